@@ -1,0 +1,1 @@
+"""Domain records, ids and errors: plain data, no I/O."""
