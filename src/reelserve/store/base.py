@@ -9,12 +9,13 @@ never a reference to a missing blob.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from reelserve.core.records import Artifact, BlobRef, Job, JobStatus, Priority, StageRecord, StageStatus
 
-__all__ = ["BlobStore", "NewJob", "Store"]
+__all__ = ["BlobStore", "JobDraft", "NewJob", "Store"]
 
 
 class NewJob(Protocol):
@@ -28,6 +29,20 @@ class NewJob(Protocol):
     deadline: float | None
     max_attempts: int
     output_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobDraft:
+    """A ready-made ``NewJob``: one job for ``Store.create_jobs``, defaults as in ``create_job``."""
+
+    project: str
+    kind: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    priority: Priority = Priority.INTERACTIVE
+    idempotency_key: str | None = None
+    deadline: float | None = None
+    max_attempts: int = 3
+    output_path: str | None = None
 
 
 class Store(Protocol):

@@ -1,0 +1,199 @@
+"""``FsBlobStore``: content-addressed blobs in a local directory.
+
+Layout: ``root/<area>/<ab>/<cd>/<sha256><suffix>`` for the areas ``scratch`` (intermediates,
+expire) and ``durable`` (finals, never expired); in-flight writes live in ``root/<area>/.tmp/``
+(the same file system, so the final ``os.replace`` is atomic). Every write is temp file → flush →
+fsync → rename → fsync of the directory: a reader never sees a partial blob, and a blob that a
+checkpoint recorded survives a crash. Writing content that is already stored is a no-op that
+returns the same ref. Nothing is created on disk until the first write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from reelserve.core.errors import InvalidInput, NotFound, StorageError, UnknownName
+from reelserve.core.records import BlobRef
+
+__all__ = ["AREAS", "BLOCK_SIZE", "BlobWriter", "FsBlobStore"]
+
+AREAS = ("scratch", "durable")
+BLOCK_SIZE = 1 << 20  #: bytes read per block while hashing a file
+_TMP = ".tmp"
+
+
+class FsBlobStore:
+    """``BlobStore`` on a local directory (see the module docstring for layout and atomicity)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, area: str, suffix: str = "") -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        target = self._target(area, sha, suffix)
+        if target.exists():
+            return self._ref(area, target)
+        tmp = self._tmp_path(area, suffix)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                _sync(fh)
+            return self._commit(tmp, area, sha, suffix)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, path: Path, area: str, suffix: str = "") -> BlobRef:
+        """Copy a finished file in, hashing it on the way (1 MiB blocks); ``path`` is left as is."""
+        tmp = self._tmp_path(area, suffix)
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                while block := src.read(BLOCK_SIZE):
+                    digest.update(block)
+                    dst.write(block)
+                _sync(dst)
+            return self._commit(tmp, area, digest.hexdigest(), suffix)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no file to store at {path}", param="path") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open_writer(self, area: str, suffix: str = "") -> BlobWriter:
+        """``with blobs.open_writer("scratch", ".mp4") as w: encode_to(w.path)`` then ``w.ref``.
+        The suffix is kept on the temp path, so tools that pick a format by extension work."""
+        return BlobWriter(self, area, suffix)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def path(self, ref: BlobRef) -> Path:
+        """Where the blob lives under this root (also when the root moved since the ref was made)."""
+        return self._target(ref.area, ref.sha256, _suffix_of(ref))
+
+    def get_bytes(self, ref: BlobRef) -> bytes:
+        try:
+            return self.path(ref).read_bytes()
+        except FileNotFoundError as exc:
+            msg = f"blob {ref.sha256} is missing from {ref.area}; re-run the job that made it"
+            raise NotFound(msg) from exc
+
+    def exists(self, ref: BlobRef) -> bool:
+        return self.path(ref).is_file()
+
+    def delete(self, ref: BlobRef) -> None:
+        """Remove the blob file (missing is fine); empty fan-out directories are left in place."""
+        self.path(ref).unlink(missing_ok=True)
+
+    def iter_area(self, area: str) -> Iterator[BlobRef]:
+        """Every complete blob of an area (in-flight temp files are not listed)."""
+        base = self._area_dir(area)
+        if not base.is_dir():
+            return
+        for first in sorted(base.iterdir()):
+            if first.name == _TMP or not first.is_dir():
+                continue
+            for path in sorted(first.glob("*/*")):
+                if path.is_file():
+                    yield self._ref(area, path)
+
+    # -- internals (also used by BlobWriter) --------------------------------------------------
+
+    def _area_dir(self, area: str) -> Path:
+        if area not in AREAS:
+            raise UnknownName("blob area", area, AREAS, param="area")
+        return self.root / area
+
+    def _target(self, area: str, sha: str, suffix: str) -> Path:
+        return self._area_dir(area) / sha[:2] / sha[2:4] / f"{sha}{suffix}"
+
+    def _tmp_path(self, area: str, suffix: str) -> Path:
+        tmp_dir = self._area_dir(area) / _TMP
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp_dir / f"{secrets.token_hex(8)}{suffix}"
+
+    def _commit(self, tmp: Path, area: str, sha: str, suffix: str) -> BlobRef:
+        """Rename a synced temp file to its content address (or drop it if already stored)."""
+        target = self._target(area, sha, suffix)
+        if target.exists():
+            return self._ref(area, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            _sync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(f"could not store a blob under {self.root} ({exc}); check disk space") from exc
+        return self._ref(area, target)
+
+    @staticmethod
+    def _ref(area: str, path: Path) -> BlobRef:
+        return BlobRef(sha256=path.name[:64], size=path.stat().st_size, area=area, path=str(path.resolve()))
+
+
+class BlobWriter:
+    """A temp file to write (``.path``), stored by content on a clean exit (``.ref``).
+
+    On an exception the temp file is removed and nothing is stored.
+    """
+
+    def __init__(self, store: FsBlobStore, area: str, suffix: str) -> None:
+        self._store = store
+        self._area = area
+        self._suffix = suffix
+        self.path: Path = store._tmp_path(area, suffix)
+        self._ref: BlobRef | None = None
+
+    @property
+    def ref(self) -> BlobRef:
+        if self._ref is None:
+            raise InvalidInput("the blob is stored only when the `with open_writer(...)` block exits cleanly")
+        return self._ref
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                sha = _hash_and_sync(self.path)
+                self._ref = self._store._commit(self.path, self._area, sha, self._suffix)
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def _hash_and_sync(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "r+b") as fh:
+            while block := fh.read(BLOCK_SIZE):
+                digest.update(block)
+            _sync(fh)
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"nothing was written to {path}; write the blob to the writer's `.path`") from exc
+    return digest.hexdigest()
+
+
+def _suffix_of(ref: BlobRef) -> str:
+    name = Path(ref.path).name
+    return name[len(ref.sha256) :] if name.startswith(ref.sha256) else ""
+
+
+def _sync(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,127 @@
+"""Engines and transactions: how ``SqlStore`` talks to SQLite and PostgreSQL.
+
+SQLite (the default) is a file in WAL mode, shared by worker processes and the CLI at once:
+
+- ``busy_timeout`` makes a writer wait for the lock instead of failing at once;
+- the driver's own transaction handling is switched off (``isolation_level = None``) and we emit
+  ``BEGIN`` ourselves, so reads get a real snapshot and DDL is transactional;
+- write transactions start with ``BEGIN IMMEDIATE``: they take the write lock up front, so two
+  read-then-write transactions never deadlock on a lock upgrade (SQLite would fail one at once,
+  without waiting on the busy timeout);
+- foreign keys are enforced (off by default in SQLite).
+
+PostgreSQL runs READ COMMITTED; writers lock rows (``FOR UPDATE``, ``SKIP LOCKED`` for claims).
+Database errors worth retrying (a locked file, a lost connection, a deadlock) become
+``StorageError`` (retryable) in exactly one place: ``transaction``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reelserve.core.errors import InvalidInput, StorageError
+
+__all__ = ["BUSY_TIMEOUT_MS", "default_url", "dialect_insert", "make_engine", "transaction"]
+
+#: How long a SQLite writer waits for another process's write lock before failing.
+BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "reelserve_sqlite_begin"
+
+
+def default_url(data_dir: Path) -> str:
+    """The embedded default: a SQLite file ``data_dir/reelserve.db`` (absolute path)."""
+    return f"sqlite:///{(Path(data_dir) / 'reelserve.db').resolve()}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for a ``sqlite:///file`` or ``postgresql+psycopg://`` URL; raises on anything else."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidInput(
+                "the store needs a SQLite *file* (several processes share it); use sqlite:///path/reelserve.db"
+            )
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        sa.event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    raise InvalidInput(
+        f"unsupported store URL scheme {parsed.drivername!r}; "
+        "use sqlite:///path/reelserve.db or postgresql+psycopg://user@host/db",
+        param="url",
+    )
+
+
+def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_sqlite_begin)
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        # FULL: a commit survives power loss too; admission and checkpoints are single transactions.
+        cur.execute("PRAGMA synchronous = FULL")
+        _enable_wal(cur)
+    finally:
+        cur.close()
+
+
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    # Switching a fresh file to WAL needs an exclusive lock and does not always honour the busy
+    # timeout, so concurrent first opens retry here. Once the file is in WAL this is a no-op read.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
+    """One transaction: commits on a clean exit, rolls back on an exception.
+
+    ``write=True`` takes SQLite's write lock at BEGIN. Retryable database failures are raised as
+    ``StorageError``; everything else (including ``ReelserveError``) passes through unchanged.
+    """
+    try:
+        with engine.connect() as conn:
+            if write and engine.dialect.name == "sqlite":
+                conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+    except sa.exc.OperationalError as exc:
+        raise StorageError(
+            f"the metadata database is busy or unreachable ({exc.orig}); retry, and check the "
+            "database server or the SQLite file's disk if it persists"
+        ) from exc
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise StorageError(f"lost the database connection ({exc.orig}); retry") from exc
+
+
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

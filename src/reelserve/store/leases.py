@@ -1,0 +1,99 @@
+"""Leases: claiming queued work, taking back expired claims, dead-lettering exhausted jobs.
+
+A claim is a lease: ``lease_owner`` + ``lease_expires_at``. ``attempts`` counts claims. When a
+lease expires, the next claimer takes the job back before choosing: a job that already used all
+``max_attempts`` claims goes FAILED with ``error_code='lease_expired'`` (the dead-letter list),
+any other goes back to QUEUED and is claimed in the normal order (attempts + 1 at that claim).
+
+Order of claims: interactive before batch, then earliest deadline (no deadline last), then the
+oldest id. On PostgreSQL every candidate read is ``FOR UPDATE SKIP LOCKED``, so concurrent
+claimers never wait on each other's rows and never take the same job; on SQLite the caller's
+``BEGIN IMMEDIATE`` serialises claimers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from reelserve.core.records import Job, JobStatus
+from reelserve.store.rows import job_from_row
+from reelserve.store.schema import jobs
+
+__all__ = ["LEASE_EXPIRED", "claim_next", "expire_leases"]
+
+LEASE_EXPIRED = "lease_expired"
+_EXPIRE_BATCH = 100
+
+
+def expire_leases(conn: sa.Connection, now: float) -> int:
+    """Take back up to a batch of expired leases; returns how many jobs changed."""
+    expired = conn.execute(
+        sa.select(jobs.c.id, jobs.c.attempts, jobs.c.max_attempts, jobs.c.timings)
+        .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at <= now)
+        .order_by(jobs.c.lease_expires_at)
+        .limit(_EXPIRE_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    back = [row.id for row in expired if row.attempts < row.max_attempts]
+    if back:
+        conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(back))
+            .values(status=JobStatus.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now)
+        )
+    for row in expired:
+        if row.attempts >= row.max_attempts:
+            message = (
+                f"the worker's lease expired on each of {row.attempts} attempts (worker lost or stuck); "
+                "inspect the worker logs, then `reelserve jobs resume` to try again"
+            )
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == row.id)
+                .values(
+                    status=JobStatus.FAILED.value,
+                    error_code=LEASE_EXPIRED,
+                    error_message=message,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    timings={**(row.timings or {}), "finished": now},
+                    updated_at=now,
+                )
+            )
+    return len(expired)
+
+
+def claim_next(
+    conn: sa.Connection, worker_id: str, lease_s: float, kinds: Sequence[str] | None, now: float
+) -> Job | None:
+    """Lease the next queued job to ``worker_id`` in the caller's write transaction."""
+    query = sa.select(jobs.c.id, jobs.c.attempts, jobs.c.timings).where(
+        jobs.c.status == JobStatus.QUEUED.value
+    )
+    if kinds is not None:
+        query = query.where(jobs.c.kind.in_(list(kinds)))
+    row = conn.execute(
+        query.order_by(jobs.c.priority, jobs.c.deadline.asc().nulls_last(), jobs.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if row is None:
+        return None
+    timings = dict(row.timings or {})
+    timings.setdefault("started", now)
+    claimed = conn.execute(
+        sa.update(jobs)
+        .where(jobs.c.id == row.id)
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=worker_id,
+            lease_expires_at=now + lease_s,
+            attempts=row.attempts + 1,
+            timings=timings,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    ).one()
+    return job_from_row(claimed._mapping)

@@ -1,0 +1,326 @@
+"""``SqlStore``: the ``Store`` protocol on SQLAlchemy Core, for SQLite files and PostgreSQL.
+
+Open it with ``open_store(url)`` (creates the engine and applies pending migrations). Every public
+method is one transaction; a writer's transaction takes the SQLite write lock at BEGIN, or locks
+the rows it reads on PostgreSQL. A store holds a connection pool: open one per process (after a
+fork), and ``close()`` it when done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from reelserve.core.errors import Conflict, InvalidInput, NotFound
+from reelserve.core.records import Artifact, Job, JobStatus, Priority, StageRecord, StageStatus
+from reelserve.store.admission import insert_job, insert_jobs
+from reelserve.store.base import JobDraft, NewJob
+from reelserve.store.checkpoints import upsert_artifacts, upsert_stage
+from reelserve.store.engine import make_engine, transaction
+from reelserve.store.leases import claim_next, expire_leases
+from reelserve.store.migrations import migrate
+from reelserve.store.rows import artifact_from_row, job_from_row, priority_rank, stage_from_row
+from reelserve.store.schema import artifacts as artifact_table
+from reelserve.store.schema import jobs, stages
+
+__all__ = ["SqlStore", "open_store"]
+
+#: Fields ``update_job`` may set.
+UPDATABLE = frozenset(
+    {"status", "progress", "error_code", "error_message", "output_path", "deadline", "priority", "timings"}
+)
+_NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
+
+
+def open_store(url: str) -> SqlStore:
+    """Open (and migrate) the store at ``url``: ``sqlite:///path/reelserve.db`` or
+    ``postgresql+psycopg://user@host/db`` (``?options=-csearch_path%3Dname`` picks a schema)."""
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return SqlStore(engine)
+
+
+class SqlStore:
+    """``Store`` over a migrated SQLAlchemy engine (see ``reelserve.store.base.Store``)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    def _read(self) -> Any:
+        return transaction(self.engine, write=False)
+
+    def _write(self) -> Any:
+        return transaction(self.engine, write=True)
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        *,
+        project: str,
+        kind: str,
+        spec: dict[str, Any],
+        priority: Priority = Priority.INTERACTIVE,
+        idempotency_key: str | None = None,
+        deadline: float | None = None,
+        max_attempts: int = 3,
+        output_path: str | None = None,
+    ) -> tuple[Job, bool]:
+        new = JobDraft(project, kind, spec, priority, idempotency_key, deadline, max_attempts, output_path)
+        with self._write() as conn:
+            return insert_job(conn, new)
+
+    def create_jobs(self, jobs: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+        with self._write() as conn:
+            return insert_jobs(conn, jobs)
+
+    # -- reading jobs -------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return job_from_row(row._mapping) if row is not None else None
+
+    def list_jobs(
+        self,
+        *,
+        project: str | None = None,
+        status: Sequence[JobStatus] | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        order: str = "desc",
+    ) -> list[Job]:
+        """Jobs ordered by id; ``after`` is the last id of the previous page (exclusive)."""
+        if order not in ("asc", "desc"):
+            raise InvalidInput(f"order must be 'asc' or 'desc', not {order!r}", param="order")
+        query = sa.select(jobs)
+        if project is not None:
+            query = query.where(jobs.c.project == project)
+        if status is not None:
+            query = query.where(jobs.c.status.in_([JobStatus(s).value for s in status]))
+        if after is not None:
+            query = query.where(jobs.c.id > after if order == "asc" else jobs.c.id < after)
+        query = query.order_by(jobs.c.id.asc() if order == "asc" else jobs.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [job_from_row(row._mapping) for row in conn.execute(query)]
+
+    def dead_letters(self, *, project: str | None = None, limit: int = 100) -> list[Job]:
+        """FAILED jobs (permanent errors and exhausted retries), newest first."""
+        return self.list_jobs(project=project, status=[JobStatus.FAILED], limit=limit, order="desc")
+
+    # -- changing jobs ------------------------------------------------------------------------
+
+    def update_job(self, job_id: str, **fields: Any) -> Job:
+        """Set ``UPDATABLE`` fields; ``timings`` merge into the stored ones. A status other than
+        RUNNING clears the lease (so the worker's next heartbeat returns False)."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise InvalidInput(
+                f"cannot update {sorted(unknown)}; updatable fields: {sorted(UPDATABLE)}", param="fields"
+            )
+        values = dict(fields)
+        if "status" in values:
+            values["status"] = JobStatus(values["status"]).value
+            if values["status"] != JobStatus.RUNNING.value:
+                values.update(_NO_LEASE)
+        if "priority" in values:
+            values["priority"] = priority_rank(values["priority"])
+        with self._write() as conn:
+            current = self._lock_job(conn, job_id)
+            if "timings" in values:
+                values["timings"] = {**current.timings, **(values["timings"] or {})}
+            return self._set(conn, job_id, values)
+
+    def finish_job(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Job:
+        status = JobStatus(status)
+        if not status.terminal:
+            raise InvalidInput(f"finish_job needs a terminal status, not {status.value!r}", param="status")
+        with self._write() as conn:
+            current = self._lock_job(conn, job_id)
+            values = {
+                "status": status.value,
+                "error_code": error_code,
+                "error_message": error_message,
+                "timings": {**current.timings, "finished": time.time()},
+                **_NO_LEASE,
+            }
+            return self._set(conn, job_id, values)
+
+    def requeue(self, job_id: str) -> Job:
+        """Back to QUEUED with attempts reset, lease and error cleared, ``timings['finished']``
+        dropped (stages are kept: the run resumes). A SUCCEEDED job raises ``Conflict``."""
+        with self._write() as conn:
+            current = self._lock_job(conn, job_id)
+            if current.status is JobStatus.SUCCEEDED:
+                raise Conflict(f"job {job_id} already succeeded; submit a new job to render it again")
+            timings = {k: v for k, v in current.timings.items() if k != "finished"}
+            values = {
+                "status": JobStatus.QUEUED.value,
+                "attempts": 0,
+                "error_code": None,
+                "error_message": None,
+                "timings": timings,
+                **_NO_LEASE,
+            }
+            return self._set(conn, job_id, values)
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def claim_job(self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
+        now = time.time()
+        with self._write() as conn:
+            expire_leases(conn, now)
+            return claim_next(conn, worker_id, lease_s, kinds, now)
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_s: float) -> bool:
+        now = time.time()
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.lease_owner == worker_id,
+                    jobs.c.status == JobStatus.RUNNING.value,
+                )
+                .values(lease_expires_at=now + lease_s, updated_at=now)
+            )
+            return result.rowcount == 1
+
+    def release_job(self, job_id: str, worker_id: str) -> None:
+        """Hand a running job back (graceful drain): QUEUED, lease cleared, and the claim is not
+        counted (attempts - 1). A no-op when ``worker_id`` no longer owns the job; ``NotFound``
+        when there is no such job."""
+        with self._write() as conn:
+            current = self._lock_job(conn, job_id)
+            if current.status is not JobStatus.RUNNING or current.lease_owner != worker_id:
+                return
+            values = {"status": JobStatus.QUEUED.value, "attempts": max(current.attempts - 1, 0), **_NO_LEASE}
+            self._set(conn, job_id, values)
+
+    # -- stages and checkpoints ---------------------------------------------------------------
+
+    def get_stages(self, job_id: str) -> list[StageRecord]:
+        query = sa.select(stages).where(stages.c.job_id == job_id).order_by(stages.c.stage, stages.c.segment)
+        with self._read() as conn:
+            return [stage_from_row(row._mapping) for row in conn.execute(query)]
+
+    def checkpoint(
+        self,
+        job_id: str,
+        stage: str,
+        segment: int,
+        status: StageStatus,
+        *,
+        output_sha256: str | None = None,
+        state: dict[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
+        error_code: str | None = None,
+        artifacts: Sequence[Artifact] = (),
+        job_progress: float | None = None,
+    ) -> StageRecord:
+        now = time.time()
+        with self._write() as conn:
+            self._lock_job(conn, job_id)
+            record = upsert_stage(
+                conn,
+                job_id,
+                stage,
+                segment,
+                status,
+                output_sha256=output_sha256,
+                state=state,
+                timings=timings,
+                error_code=error_code,
+                now=now,
+            )
+            upsert_artifacts(conn, job_id, artifacts)
+            if job_progress is not None:
+                conn.execute(
+                    sa.update(jobs).where(jobs.c.id == job_id).values(progress=job_progress, updated_at=now)
+                )
+            return record
+
+    # -- artifacts and retention --------------------------------------------------------------
+
+    def get_artifacts(self, job_id: str) -> list[Artifact]:
+        table = artifact_table
+        query = sa.select(table).where(table.c.job_id == job_id).order_by(table.c.name)
+        with self._read() as conn:
+            return [artifact_from_row(row._mapping) for row in conn.execute(query)]
+
+    def expired_artifacts(self, now: float, limit: int = 1000) -> list[Artifact]:
+        """Expired artifacts, soonest expiry first; never any in the durable area."""
+        query = (
+            sa.select(artifact_table)
+            .where(
+                artifact_table.c.expires_at.is_not(None),
+                artifact_table.c.expires_at <= now,
+                artifact_table.c.area != "durable",
+            )
+            .order_by(artifact_table.c.expires_at)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [artifact_from_row(row._mapping) for row in conn.execute(query)]
+
+    def delete_artifacts(self, artifacts: Sequence[Artifact]) -> int:
+        """Delete these artifact rows; a row whose name now points at another blob is kept.
+        Returns the number of rows deleted."""
+        deleted = 0
+        with self._write() as conn:
+            for art in artifacts:
+                result = conn.execute(
+                    sa.delete(artifact_table).where(
+                        artifact_table.c.job_id == art.job_id,
+                        artifact_table.c.name == art.name,
+                        artifact_table.c.sha256 == art.blob.sha256,
+                    )
+                )
+                deleted += result.rowcount
+        return deleted
+
+    def blob_referenced(self, sha256: str) -> bool:
+        query = sa.select(sa.literal(1)).where(artifact_table.c.sha256 == sha256).limit(1)
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _lock_job(conn: sa.Connection, job_id: str) -> Job:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"no job {job_id!r}; list jobs to find its id", param="job_id")
+        return job_from_row(row._mapping)
+
+    @staticmethod
+    def _set(conn: sa.Connection, job_id: str, values: dict[str, Any]) -> Job:
+        row = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(**values, updated_at=time.time())
+            .returning(*jobs.c)
+        ).one()
+        return job_from_row(row._mapping)
