@@ -90,8 +90,11 @@ class Store(Protocol):
         ``timings`` given here is MERGED into the stored timings, never replacing them."""
         ...
 
-    def claim_job(self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
-        """Atomically take the next queued job (interactive before batch, earliest deadline, then
+    def claim_job(
+        self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None, job_id: str | None = None
+    ) -> Job | None:
+        """With ``job_id``: claim that job only if it is queued (the CLI runs the job it submitted).
+        Otherwise atomically take the next queued job (interactive before batch, earliest deadline, then
         oldest), or a running job whose lease expired (attempts + 1; over max_attempts it goes
         FAILED with error_code 'lease_expired' onto the dead-letter list). Sets RUNNING, the lease
         owner and expiry. PostgreSQL uses FOR UPDATE SKIP LOCKED."""

@@ -66,12 +66,21 @@ def expire_leases(conn: sa.Connection, now: float) -> int:
 
 
 def claim_next(
-    conn: sa.Connection, worker_id: str, lease_s: float, kinds: Sequence[str] | None, now: float
+    conn: sa.Connection,
+    worker_id: str,
+    lease_s: float,
+    kinds: Sequence[str] | None,
+    now: float,
+    *,
+    job_id: str | None = None,
 ) -> Job | None:
-    """Lease the next queued job to ``worker_id`` in the caller's write transaction."""
+    """Lease the next queued job (or exactly ``job_id``) to ``worker_id`` in the caller's write
+    transaction."""
     query = sa.select(jobs.c.id, jobs.c.attempts, jobs.c.timings).where(
         jobs.c.status == JobStatus.QUEUED.value
     )
+    if job_id is not None:
+        query = query.where(jobs.c.id == job_id)
     if kinds is not None:
         query = query.where(jobs.c.kind.in_(list(kinds)))
     row = conn.execute(

@@ -185,11 +185,13 @@ class SqlStore:
 
     # -- leases -------------------------------------------------------------------------------
 
-    def claim_job(self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
+    def claim_job(
+        self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None, job_id: str | None = None
+    ) -> Job | None:
         now = time.time()
         with self._write() as conn:
             expire_leases(conn, now)
-            return claim_next(conn, worker_id, lease_s, kinds, now)
+            return claim_next(conn, worker_id, lease_s, kinds, now, job_id=job_id)
 
     def heartbeat(self, job_id: str, worker_id: str, lease_s: float) -> bool:
         now = time.time()

@@ -1,0 +1,91 @@
+"""FsBlobStore: content addressing, atomic writes, no temp files left behind."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from reelserve.core.errors import InvalidInput, NotFound
+from reelserve.store import FsBlobStore
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_put_bytes_is_content_addressed(blobs: FsBlobStore) -> None:
+    data = b"frames" * 1000
+    ref = blobs.put_bytes(data, "scratch", ".bin")
+    sha = hashlib.sha256(data).hexdigest()
+    assert ref.sha256 == sha and ref.size == len(data) and ref.area == "scratch"
+    assert Path(ref.path) == blobs.root.resolve() / "scratch" / sha[:2] / sha[2:4] / f"{sha}.bin"
+    assert blobs.get_bytes(ref) == data and blobs.exists(ref)
+
+
+def test_same_content_same_ref_and_one_file(blobs: FsBlobStore) -> None:
+    first = blobs.put_bytes(b"abc", "durable", ".mp4")
+    second = blobs.put_bytes(b"abc", "durable", ".mp4")
+    assert first == second
+    assert _files(blobs.root) == [Path(first.path)]
+    other_area = blobs.put_bytes(b"abc", "scratch", ".mp4")
+    assert other_area.sha256 == first.sha256 and other_area.path != first.path
+
+
+def test_put_file_streams_and_leaves_the_source(blobs: FsBlobStore, tmp_path: Path) -> None:
+    src = tmp_path / "clip.mp4"
+    data = bytes(range(256)) * 9000  # > 2 blocks of 1 MiB
+    src.write_bytes(data)
+    ref = blobs.put_file(src, "durable", ".mp4")
+    assert ref.sha256 == hashlib.sha256(data).hexdigest() and ref.size == len(data)
+    assert src.read_bytes() == data
+    assert blobs.put_file(src, "durable", ".mp4") == ref
+    with pytest.raises(NotFound):
+        blobs.put_file(tmp_path / "missing.mp4", "durable")
+
+
+def test_open_writer_stores_on_clean_exit(blobs: FsBlobStore) -> None:
+    with blobs.open_writer("scratch", ".mp4") as writer:
+        assert writer.path.suffix == ".mp4"
+        writer.path.write_bytes(b"encoded")
+        with pytest.raises(InvalidInput):
+            _ = writer.ref
+    assert blobs.get_bytes(writer.ref) == b"encoded"
+    assert not writer.path.exists()
+    assert _files(blobs.root) == [Path(writer.ref.path)]
+
+
+def test_open_writer_removes_the_temp_file_on_error(blobs: FsBlobStore) -> None:
+    with pytest.raises(RuntimeError), blobs.open_writer("durable", ".mp4") as writer:
+        writer.path.write_bytes(b"half an mp4")
+        raise RuntimeError("encoder crashed")
+    assert _files(blobs.root) == []
+    assert list(blobs.iter_area("durable")) == []
+
+
+def test_unknown_area_is_invalid_input(blobs: FsBlobStore) -> None:
+    with pytest.raises(InvalidInput, match="durable, scratch"):
+        blobs.put_bytes(b"x", "archive")
+    with pytest.raises(InvalidInput):
+        blobs.open_writer("tmp")
+
+
+def test_iter_area_delete_and_missing(blobs: FsBlobStore) -> None:
+    refs = {blobs.put_bytes(bytes([i]), "scratch", ".npy") for i in range(5)}
+    blobs.put_bytes(b"final", "durable")
+    assert set(blobs.iter_area("scratch")) == refs
+    victim = next(iter(refs))
+    blobs.delete(victim)
+    blobs.delete(victim)  # deleting twice is fine
+    assert not blobs.exists(victim)
+    assert set(blobs.iter_area("scratch")) == refs - {victim}
+    with pytest.raises(NotFound):
+        blobs.get_bytes(victim)
+
+
+def test_path_follows_a_moved_root(blobs: FsBlobStore, tmp_path: Path) -> None:
+    ref = blobs.put_bytes(b"movable", "durable", ".json")
+    moved = tmp_path / "moved"
+    blobs.root.rename(moved)
+    assert FsBlobStore(moved).get_bytes(ref) == b"movable"
