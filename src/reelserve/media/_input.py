@@ -1,0 +1,46 @@
+"""Open a media file for reading and turn FFmpeg's failures into `MediaError`s that say what to do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from reelserve.core.errors import MediaError
+
+__all__ = ["open_video"]
+
+
+@contextlib.contextmanager
+def open_video(
+    path: str | os.PathLike[str],
+) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """Open ``path`` and yield (container, its first video stream); always closes the container.
+
+    Raises `MediaError` for a missing, empty, corrupt, truncated or non-video file, and for
+    FFmpeg errors raised inside the block (e.g. a decode error halfway through a damaged file).
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise MediaError(f"cannot read {source}: no such file")
+    if source.stat().st_size == 0:
+        raise MediaError(
+            f"cannot read {source}: the file is empty (0 bytes); it was never written or was cut off"
+        )
+    try:
+        container = av.open(str(source), "r")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(
+            f"cannot read {source}: not a media file FFmpeg understands, or corrupt ({exc})"
+        ) from exc
+    try:
+        if not container.streams.video:
+            raise MediaError(f"{source} has no video stream; pass a video file")
+        yield container, container.streams.video[0]
+    except av.FFmpegError as exc:
+        raise MediaError(f"reading {source} failed; the file is corrupt or truncated ({exc})") from exc
+    finally:
+        container.close()
