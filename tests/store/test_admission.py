@@ -98,3 +98,7 @@ def test_bulk_admission_of_ten_thousand(store: SqlStore) -> None:
     assert all(not was for _, was in keyed)
     assert [job.id for job, _ in keyed] == [results[i][0].id for i in range(1, 100, 2)]
     assert sum(was for _, was in again) == 50  # the unkeyed ones are new jobs
+
+
+def test_empty_batch(store: SqlStore) -> None:
+    assert store.create_jobs([]) == []

@@ -108,6 +108,16 @@ def test_heartbeat_fails_after_cancel(store: SqlStore) -> None:
     cancelled = store.update_job(job_id, status=JobStatus.CANCELLED)
     assert cancelled.lease_owner is None
     assert not store.heartbeat(job_id, "w1", 60)
+    with pytest.raises(Conflict):
+        store.finish_job(job_id, JobStatus.SUCCEEDED)
+
+
+def test_a_dead_letter_may_still_succeed(store: SqlStore) -> None:
+    job_id = _job(store, max_attempts=1)
+    store.claim_job("slow", EXPIRED)
+    assert store.claim_job("w2", 60) is None
+    assert store.get_job(job_id).status is JobStatus.FAILED  # type: ignore[union-attr]
+    assert store.finish_job(job_id, JobStatus.SUCCEEDED).status is JobStatus.SUCCEEDED
 
 
 def test_release_puts_the_job_back_without_using_an_attempt(store: SqlStore) -> None:
@@ -138,6 +148,9 @@ def test_finish_and_requeue(store: SqlStore) -> None:
     assert done.status is JobStatus.SUCCEEDED
     with pytest.raises(Conflict):
         store.requeue(job_id)
+    with pytest.raises(Conflict):
+        store.finish_job(job_id, JobStatus.FAILED)  # a stale worker cannot undo a success
+    assert store.finish_job(job_id, JobStatus.SUCCEEDED).status is JobStatus.SUCCEEDED
     with pytest.raises(InvalidInput):
         store.finish_job(job_id, JobStatus.RUNNING)
     with pytest.raises(NotFound):

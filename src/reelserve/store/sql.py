@@ -33,6 +33,7 @@ UPDATABLE = frozenset(
     {"status", "progress", "error_code", "error_message", "output_path", "deadline", "priority", "timings"}
 )
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
 
 
 def open_store(url: str) -> SqlStore:
@@ -52,6 +53,12 @@ class SqlStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def backend(self) -> str:
@@ -151,11 +158,22 @@ class SqlStore:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> Job:
+        """Move to a terminal status, clear the lease, stamp ``timings['finished']``.
+
+        SUCCEEDED and CANCELLED are final: finishing such a job with another status raises
+        ``Conflict`` (a stale worker must not overwrite a user's cancel or another worker's
+        success). A FAILED job may still become SUCCEEDED (a slow worker finished after its lease
+        was declared lost)."""
         status = JobStatus(status)
         if not status.terminal:
             raise InvalidInput(f"finish_job needs a terminal status, not {status.value!r}", param="status")
         with self._write() as conn:
             current = self._lock_job(conn, job_id)
+            if current.status in _FINAL and current.status is not status:
+                raise Conflict(
+                    f"job {job_id} is already {current.status.value}; it cannot become {status.value}",
+                    param="status",
+                )
             values = {
                 "status": status.value,
                 "error_code": error_code,
