@@ -1,0 +1,165 @@
+"""Encode speed: reelserve.media vs the ffmpeg CLI vs diffusers' export_to_video, on the same frames.
+
+    .venv/bin/python -m benchmarks.encode_bench [--frames 81] [--size 512x512] [--preset medium]
+                                               [--crf 23] [--threads 0] [--repeats 5]
+
+All three encode the same seeded, smooth moving gradients (compressible, like generated video) with
+libx264 at the same preset and CRF to yuv420p MP4 with +faststart:
+
+1. ours: `encode_video` from the uint8 (T, H, W, 3) array, timed end to end (file renamed into place);
+2. the ffmpeg CLI fed the same frames as a raw rgb24 file; only the CLI process is timed (the file is
+   written beforehand), process start-up included — that is what a subprocess-based encoder pays;
+3. `diffusers.utils.export_to_video` given float frames in [0, 1] (what pipelines return), with the
+   quality that imageio-ffmpeg maps to the same CRF; it runs its own bundled ffmpeg (libx264, default
+   preset medium, default threads), so its figures apply to preset medium and threads 0 only.
+
+Each method runs ``--repeats`` times in rotating order; the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from reelserve.media import EncodeSettings, encode_video
+
+__all__ = ["gradient_clip", "main"]
+
+
+def gradient_clip(frames: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """(frames, height, width, 3) uint8 moving gradients with seeded phases and frequencies."""
+    rng = np.random.default_rng(seed)
+    phase, freq = rng.uniform(0, 2 * np.pi, 3), rng.uniform(1, 4, 3)
+    y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    x = np.linspace(0, 1, width, dtype=np.float32)[None, :]
+    out = np.empty((frames, height, width, 3), np.uint8)
+    for t in range(frames):
+        for c in range(3):
+            wave = np.sin(2 * np.pi * freq[c] * (x + 0.5 * y) + phase[c] + 0.15 * t) * np.cos(
+                3 * y - 0.05 * t
+            )
+            out[t, ..., c] = (127.5 + 120 * wave).astype(np.uint8)
+    return out
+
+
+def _ours(frames: np.ndarray, out: Path, args: argparse.Namespace) -> Callable[[], int]:
+    settings = EncodeSettings(preset=args.preset, crf=args.crf, threads=args.threads)
+
+    def run() -> int:
+        return encode_video(frames, out, fps=args.fps, settings=settings).bytes
+
+    return run
+
+
+def _cli(frames: np.ndarray, out: Path, args: argparse.Namespace) -> Callable[[], int]:
+    raw = out.with_suffix(".rgb")
+    frames.tofile(raw)
+    height, width = frames.shape[1:3]
+    cmd = [
+        *("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"),
+        *(
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(args.fps),
+            "-i",
+            str(raw),
+        ),
+        *("-c:v", "libx264", "-preset", args.preset, "-crf", str(args.crf), "-threads", str(args.threads)),
+        *("-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)),
+    ]
+
+    def run() -> int:
+        subprocess.run(cmd, check=True)
+        return out.stat().st_size
+
+    return run
+
+
+def _export_to_video(frames: np.ndarray, out: Path, args: argparse.Namespace) -> Callable[[], int]:
+    from diffusers.utils import export_to_video
+
+    floats = [frame.astype(np.float32) / 255 for frame in frames]
+    # imageio-ffmpeg turns quality q into crf int((1 - q/10) * 51); invert it for the same CRF.
+    quality = 10 * (1 - (args.crf + 0.5) / 51)
+
+    def run() -> int:
+        export_to_video(floats, str(out), fps=args.fps, quality=quality)
+        return out.stat().st_size
+
+    return run
+
+
+def _time(run: Callable[[], int]) -> tuple[float, int]:
+    start = time.perf_counter()
+    size = run()
+    return time.perf_counter() - start, size
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.encode_bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--size", default="512x512", help="WIDTHxHEIGHT (even numbers)")
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--crf", type=int, default=23)
+    parser.add_argument("--threads", type=int, default=0, help="0 = automatic (every core)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark, print a table, and return frames/s per method."""
+    args = _parse(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    frames = gradient_clip(args.frames, width, height, args.seed)
+    with tempfile.TemporaryDirectory(prefix="encode-bench-") as tmp:
+        methods = {"ours": _ours(frames, Path(tmp) / "ours.mp4", args)}
+        if shutil.which("ffmpeg"):
+            methods["ffmpeg CLI"] = _cli(frames, Path(tmp) / "cli.mp4", args)
+        try:
+            methods["export_to_video"] = _export_to_video(frames, Path(tmp) / "diffusers.mp4", args)
+        except ImportError as exc:
+            print(f"skipping export_to_video: {exc}")
+        for run in methods.values():
+            run()  # warm-up: page cache, imports, encoder libraries loaded
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        sizes: dict[str, int] = {}
+        names = list(methods)
+        for rep in range(args.repeats):
+            for name in names[rep % len(names) :] + names[: rep % len(names)]:
+                seconds, sizes[name] = _time(methods[name])
+                times[name].append(seconds)
+    fps = {name: args.frames / statistics.median(values) for name, values in times.items()}
+    print(
+        f"{args.frames} frames {width}x{height} @ {args.fps} fps, libx264 preset={args.preset} "
+        f"crf={args.crf} threads={args.threads}, median of {args.repeats}"
+    )
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<16} {fps[name]:8.1f} frames/s  {median:7.3f} s  {sizes[name]:>9} bytes")
+    if "export_to_video" in fps and (args.preset != "medium" or args.threads != 0):
+        print("  note: export_to_video cannot take a preset or threads; it ran preset medium, threads auto")
+    for other in ("ffmpeg CLI", "export_to_video"):
+        if other in fps:
+            print(f"  ours / {other:<16} {fps['ours'] / fps[other]:5.2f}x")
+    return fps
+
+
+if __name__ == "__main__":
+    main()
