@@ -102,3 +102,33 @@ def test_bulk_admission_of_ten_thousand(store: SqlStore) -> None:
 
 def test_empty_batch(store: SqlStore) -> None:
     assert store.create_jobs([]) == []
+
+
+def test_racing_batches_with_overlapping_keys(store: SqlStore) -> None:
+    keys = [f"k{i}" for i in range(200)]
+    batches = [keys, keys[::-1], keys[50:150]]
+    barrier = threading.Barrier(len(batches))
+    results: list[list[tuple[Job, bool]]] = []
+    errors: list[BaseException] = []
+
+    def admit(batch: list[str]) -> None:
+        drafts = [JobDraft(project="p", kind="t2v", idempotency_key=k) for k in batch]
+        try:
+            barrier.wait()
+            results.append(store.create_jobs(drafts))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=admit, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    by_key: dict[str, set[str]] = {}
+    for batch in results:
+        for job, _ in batch:
+            by_key.setdefault(job.idempotency_key or "", set()).add(job.id)
+    assert all(len(ids) == 1 for ids in by_key.values())
+    assert sum(created for batch in results for _, created in batch) == len(keys)
+    assert len(store.list_jobs(project="p", limit=1000)) == len(keys)

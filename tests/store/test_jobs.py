@@ -6,11 +6,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from reelserve.core.errors import InvalidInput, NotFound, StorageError
 from reelserve.core.records import JobStatus, Priority
 from reelserve.store import JobDraft, SqlStore, default_url, open_store
 from reelserve.store import engine as engine_module
+from reelserve.store.engine import transaction
 
 
 def test_pagination_walks_every_job_once_in_both_orders(store: SqlStore) -> None:
@@ -88,3 +90,9 @@ def test_unsupported_urls_are_rejected() -> None:
         open_store("mysql://localhost/x")
     with pytest.raises(InvalidInput, match="file"):
         open_store("sqlite://")
+
+
+def test_sql_mistakes_are_not_retryable(store: SqlStore) -> None:
+    with pytest.raises(sa.exc.DBAPIError) as info, transaction(store.engine, write=False) as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    assert not isinstance(info.value, StorageError)

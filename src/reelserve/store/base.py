@@ -19,16 +19,25 @@ __all__ = ["BlobStore", "JobDraft", "NewJob", "Store"]
 
 
 class NewJob(Protocol):
-    """What ``Store.create_jobs`` needs of each job (a plain object with these attributes)."""
+    """What ``Store.create_jobs`` needs of each job: any object with these attributes (read-only
+    properties, so frozen dataclasses such as ``JobDraft`` qualify too)."""
 
-    project: str
-    kind: str
-    spec: dict[str, Any]
-    priority: Priority
-    idempotency_key: str | None
-    deadline: float | None
-    max_attempts: int
-    output_path: str | None
+    @property
+    def project(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def spec(self) -> dict[str, Any]: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+    @property
+    def deadline(self) -> float | None: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def output_path(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ __all__ = ["BUSY_TIMEOUT_MS", "default_url", "dialect_insert", "make_engine", "t
 #: How long a SQLite writer waits for another process's write lock before failing.
 BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "reelserve_sqlite_begin"
+_SQLITE_RETRYABLE = ("locked", "busy", "disk i/o error", "unable to open")
 
 
 def default_url(data_dir: Path) -> str:
@@ -109,15 +110,28 @@ def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
                 conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with conn.begin():
                 yield conn
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DBAPIError as exc:
+        if not _retryable(exc):
+            raise
         raise StorageError(
             f"the metadata database is busy or unreachable ({exc.orig}); retry, and check the "
             "database server or the SQLite file's disk if it persists"
         ) from exc
-    except sa.exc.DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        raise StorageError(f"lost the database connection ({exc.orig}); retry") from exc
+
+
+def _retryable(exc: sa.exc.DBAPIError) -> bool:
+    """Locks, lost connections, deadlocks and serialization failures: worth another try.
+
+    PostgreSQL drivers raise OperationalError only for those; sqlite3 also uses it for plain
+    mistakes ("no such table"), so there only lock and I/O messages count."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    if not isinstance(exc.orig, sqlite3.OperationalError):
+        return True
+    message = str(exc.orig).lower()
+    return any(hint in message for hint in _SQLITE_RETRYABLE)
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:

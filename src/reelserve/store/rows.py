@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
+def job_from_row(row: Mapping[Any, Any]) -> Job:
     """A ``Job`` from a ``jobs`` row mapping (or the values dict that was inserted)."""
     return Job(
         id=row["id"],
@@ -52,7 +52,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
     )
 
 
-def stage_from_row(row: Mapping[str, Any]) -> StageRecord:
+def stage_from_row(row: Mapping[Any, Any]) -> StageRecord:
     return StageRecord(
         job_id=row["job_id"],
         stage=row["stage"],
@@ -67,7 +67,7 @@ def stage_from_row(row: Mapping[str, Any]) -> StageRecord:
     )
 
 
-def artifact_from_row(row: Mapping[str, Any]) -> Artifact:
+def artifact_from_row(row: Mapping[Any, Any]) -> Artifact:
     blob = BlobRef(sha256=row["sha256"], size=int(row["size"]), area=row["area"], path=row["path"])
     return Artifact(
         job_id=row["job_id"],

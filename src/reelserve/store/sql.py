@@ -223,7 +223,7 @@ class SqlStore:
                 )
                 .values(lease_expires_at=now + lease_s, updated_at=now)
             )
-            return result.rowcount == 1
+            return bool(result.rowcount == 1)
 
     def release_job(self, job_id: str, worker_id: str) -> None:
         """Hand a running job back (graceful drain): QUEUED, lease cleared, and the claim is not
