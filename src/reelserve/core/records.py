@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Where a job is. A job stays queued or running until it succeeded, failed or was cancelled."""
 
     QUEUED = "queued"  #: admitted, waiting for a worker (also after a lost lease)
@@ -32,7 +32,7 @@ class JobStatus(str, Enum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class StageStatus(str, Enum):
+class StageStatus(StrEnum):
     """Where one stage (or one frame-range segment of it) is."""
 
     PENDING = "pending"  #: not started
@@ -41,7 +41,7 @@ class StageStatus(str, Enum):
     FAILED = "failed"  #: the last attempt failed
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     INTERACTIVE = "interactive"  #: a person is waiting; ordered before batch work
     BATCH = "batch"  #: throughput work; may be preempted at a denoising-step boundary
 

@@ -78,7 +78,9 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__slots__ if k not in ("profile", "extra")}
         out["resolutions"] = list(self.resolutions)
-        out["profile"] = None if self.profile is None else {k: getattr(self.profile, k) for k in self.profile.__slots__}
+        out["profile"] = (
+            None if self.profile is None else {k: getattr(self.profile, k) for k in self.profile.__slots__}
+        )
         return out
 
 
@@ -142,7 +144,9 @@ def validate_request(card: ModelCard, *, width: int, height: int, frames: int, s
     for label, value in (("width", width), ("height", height)):
         if value <= 0 or value % m:
             fix = max(m, round(value / m) * m)
-            raise InvalidInput(f"{label} {value} is not a positive multiple of {m} for {card.name}; try {fix}", param="size")
+            raise InvalidInput(
+                f"{label} {value} is not a positive multiple of {m} for {card.name}; try {fix}", param="size"
+            )
         if value > MAX_SIDE:
             raise LimitExceeded(f"{label} {value} is over the limit of {MAX_SIDE}", param="size")
     t = card.vae_temporal
@@ -156,7 +160,9 @@ def validate_request(card: ModelCard, *, width: int, height: int, frames: int, s
     if frames > MAX_TOTAL_FRAMES:
         raise LimitExceeded(f"{frames} frames is over the limit of {MAX_TOTAL_FRAMES}", param="num_frames")
     if steps <= 0:
-        raise InvalidInput(f"steps must be at least 1 (got {steps}); {card.name} defaults to {card.default_steps}",
-                           param="num_inference_steps")
+        raise InvalidInput(
+            f"steps must be at least 1 (got {steps}); {card.name} defaults to {card.default_steps}",
+            param="num_inference_steps",
+        )
     if steps > MAX_STEPS:
         raise LimitExceeded(f"steps {steps} is over the limit of {MAX_STEPS}", param="num_inference_steps")

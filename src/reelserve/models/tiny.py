@@ -37,7 +37,14 @@ class TinyConfig:
 TINY_CONFIGS: dict[str, TinyConfig] = {
     # ~0.2 M transformer parameters: the VAE decode dominates, as on real hardware at small sizes.
     "tiny-wan": TinyConfig(
-        heads=2, head_dim=12, layers=2, ffn_dim=32, text_dim=32, text_layers=2, vae_base_dim=3, vae_res_blocks=1
+        heads=2,
+        head_dim=12,
+        layers=2,
+        ffn_dim=32,
+        text_dim=32,
+        text_layers=2,
+        vae_base_dim=3,
+        vae_res_blocks=1,
     ),
     # A few million transformer parameters and ~10 M in the VAE: denoising steps take tens of ms.
     "small-wan": TinyConfig(

@@ -100,12 +100,17 @@ class WanT2V:
         from diffusers import WanPipeline
 
         # bf16 for the transformer on accelerators; fp32 on the CPU (bf16 matmuls are slow there).
-        dtypes = {"transformer": torch.bfloat16 if dev.type == "cuda" else torch.float32, "default": torch.float32}
+        dtypes = {
+            "transformer": torch.bfloat16 if dev.type == "cuda" else torch.float32,
+            "default": torch.float32,
+        }
         try:
             pipe = WanPipeline.from_pretrained(str(weights), torch_dtype=dtypes)
         except Exception as exc:  # diffusers raises many types for a broken directory
             raise WeightsError(f"could not load weights from {weights}: {type(exc).__name__}: {exc}") from exc
-        comps = {k: getattr(pipe, k) for k in ("tokenizer", "text_encoder", "transformer", "vae", "scheduler")}
+        comps = {
+            k: getattr(pipe, k) for k in ("tokenizer", "text_encoder", "transformer", "vae", "scheduler")
+        }
         return cls(card, comps, dev, hash_weights_dir(weights))
 
     def save_pretrained(self, out: Path) -> None:
@@ -207,11 +212,13 @@ class WanT2V:
         x = state.latents.to(self.dtype)
         timestep = t.expand(x.shape[0])
         try:
-            pred = self.transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=cond.embeds,
-                                    return_dict=False)[0]
+            pred = self.transformer(
+                hidden_states=x, timestep=timestep, encoder_hidden_states=cond.embeds, return_dict=False
+            )[0]
             if cond.negative is not None:
-                uncond = self.transformer(hidden_states=x, timestep=timestep,
-                                          encoder_hidden_states=cond.negative, return_dict=False)[0]
+                uncond = self.transformer(
+                    hidden_states=x, timestep=timestep, encoder_hidden_states=cond.negative, return_dict=False
+                )[0]
                 pred = uncond + cond.guidance_scale * (pred - uncond)
         except torch.OutOfMemoryError as exc:
             raise OutOfMemory(f"device {self.device} ran out of memory at batch {x.shape[0]}") from exc

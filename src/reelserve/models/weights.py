@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -60,10 +61,9 @@ def hash_weights_dir(path: Path) -> str:
         fresh[rel] = {"key": key, "sha256": digest}
         total.update(f"{rel}\0{digest}\n".encode())
     if fresh != cache:
-        try:
+        # A read-only weights directory is fine: we hash again next time.
+        with contextlib.suppress(OSError):
             cache_file.write_text(json.dumps(fresh))
-        except OSError:
-            pass  # a read-only weights directory is fine; we hash again next time
     return total.hexdigest()
 
 

@@ -1,0 +1,7 @@
+"""``python -m reelserve`` is the CLI."""
+
+from __future__ import annotations
+
+from reelserve.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""The job runner: run a claimed job's stages in order, skipping checkpoints that are done.
+
+Contract (docs/durability.md): the runner holds the job's lease and heartbeats it from a thread; each
+stage segment records its own checkpoint; a retryable error is retried with exponential backoff up to
+the job's ``max_attempts``, a permanent one fails the job at once with its error code (the dead-letter
+list); cancellation and a lost lease stop the job at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from reelserve.core.errors import Cancelled, ReelserveError
+from reelserve.core.records import GenerationSpec, Job, JobStatus, StageStatus
+from reelserve.pipeline.context import StageContext
+from reelserve.pipeline.jobkinds import stages_for
+from reelserve.pipeline.progress import NullProgress, ProgressSink
+from reelserve.store.base import BlobStore, Store
+
+__all__ = ["JobRunner", "LeaseLost", "worker_identity"]
+
+log = logging.getLogger("reelserve.pipeline")
+
+
+class LeaseLost(ReelserveError):
+    code = "lease_lost"
+    retryable = True
+
+
+def worker_identity() -> str:
+    """``host:pid:nonce`` — lets ``jobs resume`` tell a dead local owner from a live one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _Heartbeat:
+    store: Store
+    job_id: str
+    worker: str
+    lease_s: float
+    lost: bool = False
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{self.job_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                if not self.store.heartbeat(self.job_id, self.worker, self.lease_s):
+                    self.lost = True
+                    return
+            except ReelserveError:
+                log.warning("heartbeat failed", extra={"job": self.job_id})
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 30.0,
+        device: str | None = None,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.worker_id = worker_id or worker_identity()
+        self.lease_s = lease_s
+        self.device = device
+        self.backoff_s = backoff_s
+
+    def run(self, job: Job, progress: ProgressSink | None = None) -> Job:
+        """Run a job this worker has claimed until it succeeds, fails or is cancelled."""
+        beat = _Heartbeat(self.store, job.id, self.worker_id, self.lease_s)
+        beat.start()
+        try:
+            return self._run_with_retries(job, progress or NullProgress(), beat)
+        finally:
+            beat.stop()
+
+    def _run_with_retries(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> Job:
+        attempt = 0
+        while True:
+            try:
+                self._run_stages(job, progress, beat)
+            except Cancelled:
+                log.info("job cancelled", extra={"job": job.id})
+                current = self.store.get_job(job.id)
+                return current if current is not None else job
+            except LeaseLost:
+                log.warning("lease lost; another worker owns the job now", extra={"job": job.id})
+                current = self.store.get_job(job.id)
+                return current if current is not None else job
+            except ReelserveError as exc:
+                attempt += 1
+                if exc.retryable and attempt < job.max_attempts:
+                    log.warning("retrying", extra={"job": job.id, "code": exc.code, "attempt": attempt})
+                    time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                    continue
+                log.error("job failed", extra={"job": job.id, "code": exc.code})
+                return self.store.finish_job(
+                    job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message
+                )
+            except Exception as exc:  # an unexpected bug must fail the job visibly, not hang it
+                log.exception("job crashed", extra={"job": job.id, "code": "internal_error"})
+                return self.store.finish_job(
+                    job.id,
+                    JobStatus.FAILED,
+                    error_code="internal_error",
+                    error_message=f"{type(exc).__name__}: {exc}",
+                )
+            return self.store.finish_job(job.id, JobStatus.SUCCEEDED)
+
+    def _checker(self, job_id: str, beat: _Heartbeat):  # type: ignore[no-untyped-def]
+        last = [0.0]
+
+        def check() -> None:
+            if beat.lost:
+                raise LeaseLost(f"job {job_id} lost its lease")
+            now = time.monotonic()
+            if now - last[0] < 0.2:  # a status read per step is cheap, but not per millisecond
+                return
+            last[0] = now
+            current = self.store.get_job(job_id)
+            if current is None or current.status is JobStatus.CANCELLED:
+                raise Cancelled(f"job {job_id} was cancelled")
+
+        return check
+
+    def _run_stages(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> None:
+        spec = GenerationSpec.from_dict(job.spec)
+        ctx = StageContext(
+            store=self.store,
+            blobs=self.blobs,
+            job=job,
+            spec=spec,
+            check=self._checker(job.id, beat),
+            progress=progress,
+            device=self.device,
+        )
+        for stage in stages_for(job.kind):
+            for segment in range(stage.segments(ctx)):
+                ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
+                rec = ctx.record(stage.name, segment)
+                if rec is not None and rec.status is StageStatus.DONE:
+                    continue
+                ctx.check()
+                stage.run(ctx, segment)
+            if stage.stamp:
+                self.store.update_job(job.id, timings={stage.stamp: time.time()})

@@ -1,0 +1,162 @@
+"""Text-to-video: generate (per frame-range segment) → encode → finalize (thumbnail, manifest, copy)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from reelserve.core.records import StageStatus
+from reelserve.media.codecs import EncodeSettings
+from reelserve.media.encode import VideoWriter
+from reelserve.models.catalog import get_card
+from reelserve.pipeline.context import StageContext
+from reelserve.pipeline.generate import run_generate_segment
+from reelserve.pipeline.jobkinds import StageDef, register_kind
+from reelserve.pipeline.manifest import build_manifest
+from reelserve.pipeline.plan import Segment, plan_segments
+
+__all__ = ["segments_of"]
+
+
+def segments_of(ctx: StageContext) -> list[Segment]:
+    spec = ctx.spec
+    card = get_card(spec.model)
+    seg_frames = spec.segment_frames or card.max_frames
+    return plan_segments(spec.num_frames, seg_frames, card.vae_temporal)
+
+
+def _generate(ctx: StageContext, segment: int) -> None:
+    plan = segments_of(ctx)
+    run_generate_segment(ctx, plan[segment], len(plan))
+
+
+def _encode(ctx: StageContext, segment: int) -> None:
+    """Stream every segment's frames through one encoder into the durable area."""
+    spec = ctx.spec
+    plan = segments_of(ctx)
+    settings = EncodeSettings(codec=spec.codec, crf=spec.crf, preset=spec.preset)
+    ctx.progress.stage_started("encode", spec.num_frames)
+    frames_hash = hashlib.sha256()
+    t_io = t_enc = 0.0
+    written = 0
+    with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
+        writer = VideoWriter(out.path, spec.width, spec.height, spec.fps, settings).open()
+        for seg in plan:
+            ctx.check()
+            t0 = time.perf_counter()
+            art = ctx.find_artifact(f"frames/{seg.index}")
+            if art is None:
+                raise RuntimeError(f"frames of segment {seg.index} of {ctx.job.id} are missing")
+            frames = ctx.load_array(art.blob)
+            t1 = time.perf_counter()
+            frames_hash.update(frames.data)
+            writer.write(frames)
+            t_enc += time.perf_counter() - t1
+            t_io += t1 - t0
+            written += int(frames.shape[0])
+            ctx.progress.advance("encode", written)
+        t2 = time.perf_counter()
+        result = writer.close()
+        t_enc += time.perf_counter() - t2
+    ref = out.ref
+    ctx.progress.stage_finished("encode")
+    ctx.store.checkpoint(
+        ctx.job.id,
+        "encode",
+        segment,
+        StageStatus.DONE,
+        output_sha256=ref.sha256,
+        state={
+            "frames": written,
+            "frames_sha256": frames_hash.hexdigest(),
+            "encoder": result.encoder,
+            "fallback_reason": result.fallback_reason,
+            "bytes": result.bytes,
+        },
+        timings={"encode": t_enc, "io": t_io},
+        artifacts=[ctx.artifact("video", ref, final=True)],
+        job_progress=0.97,
+    )
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{int(time.time() * 1e6)}.part")
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _finalize(ctx: StageContext, segment: int) -> None:
+    from reelserve.media.thumbs import spritesheet, thumbnail
+    from reelserve.models.registry import load_model
+
+    t0 = time.perf_counter()
+    video = ctx.find_artifact("video")
+    enc = ctx.record("encode", 0)
+    if video is None or enc is None:
+        raise RuntimeError(f"job {ctx.job.id} reached finalize without an encoded video")
+    video_path = ctx.blobs.path(video.blob)
+    outputs: dict[str, dict[str, Any]] = {"video": _describe(video.blob)}
+    arts = [video]
+    sheet = spritesheet(video_path, count=min(16, ctx.spec.num_frames))
+    for name, data in (("thumbnail", thumbnail(video_path)), ("spritesheet", sheet.jpeg)):
+        ref = ctx.blobs.put_bytes(data, "durable", suffix=".jpg")
+        arts.append(ctx.artifact(name, ref, final=True))
+        outputs[name] = _describe(ref)
+    outputs["spritesheet"].update(
+        columns=sheet.columns, rows=sheet.rows, tile_width=sheet.tile_width, tile_height=sheet.tile_height
+    )
+    spec = ctx.spec
+    model = load_model(spec.model, None if spec.weights is None else Path(spec.weights), ctx.device)
+    job = ctx.store.get_job(ctx.job.id) or ctx.job
+    manifest = build_manifest(
+        job,
+        ctx.store.get_stages(ctx.job.id),
+        weights_hash=model.weights_hash,
+        outputs=outputs,
+        frames_sha256=enc.state["frames_sha256"],
+        encoder={
+            "name": enc.state["encoder"],
+            "codec": spec.codec,
+            "crf": spec.crf,
+            "preset": spec.preset,
+            "fallback_reason": enc.state.get("fallback_reason"),
+        },
+    )
+    mref = ctx.blobs.put_bytes(json.dumps(manifest, indent=2, sort_keys=True).encode(), "durable", ".json")
+    arts.append(ctx.artifact("manifest", mref, final=True))
+    if ctx.job.output_path:
+        out = Path(ctx.job.output_path)
+        _copy_atomic(video_path, out)
+        _copy_atomic(ctx.blobs.path(mref), out.with_suffix(".manifest.json"))
+    ctx.store.checkpoint(
+        ctx.job.id,
+        "finalize",
+        segment,
+        StageStatus.DONE,
+        output_sha256=mref.sha256,
+        state={"manifest": mref.sha256},
+        timings={"io": time.perf_counter() - t0},
+        artifacts=arts[1:],
+        job_progress=1.0,
+    )
+
+
+def _describe(ref: Any) -> dict[str, Any]:
+    return {"sha256": ref.sha256, "bytes": ref.size}
+
+
+register_kind(
+    "t2v",
+    [
+        StageDef("generate", lambda ctx: len(segments_of(ctx)), _generate, stamp="generated"),
+        StageDef("encode", lambda ctx: 1, _encode, stamp="encoded"),
+        StageDef("finalize", lambda ctx: 1, _finalize),
+    ],
+)
