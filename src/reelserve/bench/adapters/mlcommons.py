@@ -1,0 +1,103 @@
+"""The MLCommons endpoints videogen shape: ``POST /v1/videos/generations``.
+
+``response_format`` is ``video_path`` (the server saved the MP4 and answers with its path — our
+``reference`` delivery) or ``video_bytes`` (the MP4 base64-encoded in the JSON — our ``blob``). The
+answer is accepted at the top level or as ``data[0]``; ``timings`` in it, or timing headers, give the
+server's stamps. Encoding stays inside the measured time, as the reference answer to the issue says.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reelserve.bench.adapters.base import (
+    AdapterContext,
+    Payload,
+    QueryFailed,
+    error_message,
+    read_timing_headers,
+    request_body,
+    stream_body,
+    wire_trace,
+)
+from reelserve.bench.config import Delivery
+from reelserve.bench.dataset import Query
+from reelserve.bench.timeline import QueryRecord
+
+__all__ = ["MLCommonsAdapter"]
+
+_FORMATS = {Delivery.REFERENCE: "video_path", Delivery.BLOB: "video_bytes"}
+
+
+class MLCommonsAdapter:
+    name = "mlcommons"
+    probe = ("POST", "/v1/videos/generations")
+    deliveries = (Delivery.BLOB, Delivery.REFERENCE)
+
+    async def run(
+        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+    ) -> Payload | None:
+        body = {**request_body(query, ctx.config), "response_format": _FORMATS[ctx.delivery]}
+        record.stamp("issued")
+        trace = wire_trace(record)
+        route = "/v1/videos/generations"
+        async with client.stream("POST", route, json=body, headers=ctx.headers, extensions=trace) as response:
+            record.stamp("ready")
+            record.http_status = response.status_code
+            if response.status_code >= 400:
+                raise QueryFailed(error_message(response, await response.aread()), response.status_code)
+            read_timing_headers(response.headers, record, ctx.anchor)
+            data = await stream_body(response, record, keep=True)
+        answer = _answer(data)
+        if isinstance(answer.get("timings"), dict):
+            record.add_server_stamps(answer["timings"], ctx.anchor)
+        if answer.get("id"):
+            record.job_id = str(answer["id"])
+        if ctx.delivery == Delivery.BLOB:
+            video = _decode_bytes(answer)
+            record.video_size = len(video)
+            return Payload("mp4", video) if ctx.keep else None
+        path = answer.get("video_path")
+        if not isinstance(path, str) or not path:
+            raise QueryFailed("response_format=video_path answered without a video_path", record.http_status)
+        if isinstance(answer.get("size"), int):
+            record.video_size = answer["size"]
+        return await _fetch_path(client, path, ctx) if ctx.keep else None
+
+
+def _answer(data: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise QueryFailed("the answer is not JSON; is this an mlcommons endpoint?") from None
+    if isinstance(answer, dict) and isinstance(answer.get("data"), list) and answer["data"]:
+        merged = {**answer, **answer["data"][0]}
+        return merged if isinstance(merged, dict) else {}
+    if not isinstance(answer, dict):
+        raise QueryFailed("the answer is not a JSON object")
+    return answer
+
+
+def _decode_bytes(answer: dict[str, Any]) -> bytes:
+    encoded = answer.get("video_bytes") or answer.get("b64_json")
+    if not isinstance(encoded, str):
+        raise QueryFailed("response_format=video_bytes answered without video_bytes")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise QueryFailed("video_bytes is not valid base64") from None
+
+
+async def _fetch_path(client: httpx.AsyncClient, path: str, ctx: AdapterContext) -> Payload | None:
+    """The MP4 behind a video_path, for scoring only (after "complete"): a URL, or a file on this host."""
+    if path.startswith(("http://", "https://", "/v1/")):
+        response = await client.get(path, headers=ctx.headers)
+        return Payload("mp4", response.content) if response.status_code < 400 else None
+    file = Path(path)
+    return Payload("mp4", file.read_bytes()) if file.is_file() else None

@@ -1,0 +1,233 @@
+"""One ``reelserve bench`` run, end to end: check the setup, warm up, load, score, report.
+
+Order: preflight (fails fast) → warm-up (excluded) → performance phase in the chosen scenario → the
+other delivery modes on the same queries → the rate search (server scenario with a latency bound) →
+accuracy phase (videos saved and scored) → ``result_summary.json``, ``events.jsonl``,
+``queries.jsonl``, ``report.md`` and the PNGs in ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reelserve.bench.accuracy import VideoSaver, expected_of, score_records
+from reelserve.bench.adapters import AdapterContext, ApiAdapter, Payload, get_adapter
+from reelserve.bench.arrivals import offline_schedule, poisson_schedule
+from reelserve.bench.config import BenchConfig, Delivery, Mode, Scenario
+from reelserve.bench.dataset import Prompt, Query, build_queries, load_prompts
+from reelserve.bench.events import write_events
+from reelserve.bench.loadgen import OnDone, Phase, PhaseResult, make_client, run_phase
+from reelserve.bench.plots import plot_all
+from reelserve.bench.preflight import preflight
+from reelserve.bench.progress import LiveProgress
+from reelserve.bench.report import write_report
+from reelserve.bench.scoring import Scorer
+from reelserve.bench.search import search_rate
+from reelserve.bench.stats import phase_summary, throughput_series
+from reelserve.bench.streaming import run_sessions, streaming_summary
+from reelserve.bench.summary import answers, delivery_row, headline, new_summary
+from reelserve.bench.timeline import ClockAnchor, QueryRecord
+
+__all__ = ["run_bench"]
+
+_OPEN_LOOP = (Scenario.OFFLINE, Scenario.SERVER)
+
+
+async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Run the benchmark ``cfg`` describes; returns the summary also written to result_summary.json."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = load_prompts(cfg.dataset)
+    adapter = None if cfg.scenario == Scenario.STREAMING else get_adapter(cfg.api, cfg.delivery)
+    summary = new_summary(cfg)
+    anchor = ClockAnchor.now()
+    headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+    records: list[QueryRecord] = []
+    main: PhaseResult | None = None
+    with LiveProgress(cfg.progress) as progress:
+        async with make_client(cfg.base_url, _pool_size(cfg), cfg.timeout_s) as client:
+            if adapter is None:
+                await preflight(client, "streaming", headers)
+                await _streaming(client, cfg, prompts, headers, summary)
+            else:
+                await preflight(client, cfg.api.value, headers)
+                bench = _Bench(cfg, client, adapter, anchor, headers, progress, prompts, out)
+                await bench.run(summary)
+                records, main = bench.records, bench.main
+    _write_outputs(out, summary, records, anchor, main)
+    return summary
+
+
+def _pool_size(cfg: BenchConfig) -> int:
+    if cfg.scenario in _OPEN_LOOP and cfg.concurrency == 1:
+        return min(max(cfg.queries, cfg.accuracy_queries), 1024) + 2
+    return cfg.concurrency + 2  # + spare connections for the openai adapter's after-the-fact reads
+
+
+class _Bench:
+    """The request phases of a non-streaming run, sharing one client and one clock anchor."""
+
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        client: httpx.AsyncClient,
+        adapter: ApiAdapter,
+        anchor: ClockAnchor,
+        headers: dict[str, str],
+        progress: LiveProgress,
+        prompts: list[Prompt],
+        out: Path,
+    ) -> None:
+        self.cfg, self.client, self.adapter, self.anchor = cfg, client, adapter, anchor
+        self.headers, self.progress, self.prompts, self.out = headers, progress, prompts, out
+        self.records: list[QueryRecord] = []
+        self.main: PhaseResult | None = None
+
+    async def run(self, summary: dict[str, Any]) -> None:
+        cfg = self.cfg
+        if cfg.warmup:
+            warm = build_queries(self.prompts, cfg.warmup, cfg.seed, "warmup")
+            result = await self._phase(Phase("warmup", warm, None, 1, cfg.timeout_s), cfg.delivery[0])
+            summary["warmup"] = {
+                "queries": len(result.records),
+                "failed": sum(not r.ok for r in result.records),
+            }
+        if cfg.mode in (Mode.PERFORMANCE, Mode.BOTH):
+            await self._performance(summary)
+        if cfg.mode in (Mode.ACCURACY, Mode.BOTH):
+            await self._accuracy(summary)
+
+    async def _phase(
+        self, phase: Phase, delivery: Delivery, keep: bool = False, sink: OnDone | None = None
+    ) -> PhaseResult:
+        ctx = AdapterContext(self.cfg, self.anchor, delivery, keep=keep, headers=self.headers)
+        self.progress.phase(phase.name, len(phase.queries))
+
+        async def on_done(record: QueryRecord, payload: Payload | None) -> None:
+            self.progress.advance(record.ok)
+            if sink is not None:
+                await sink(record, payload)
+
+        result = await run_phase(self.client, self.adapter, phase, ctx, on_done)
+        self.records.extend(result.records)
+        return result
+
+    def _scenario_phase(self, name: str, queries: list[Query], rate: float | None = None) -> Phase:
+        cfg = self.cfg
+        schedule: list[float] | None = None
+        if cfg.scenario == Scenario.OFFLINE:
+            schedule = offline_schedule(len(queries))
+        elif cfg.scenario == Scenario.SERVER:
+            schedule = poisson_schedule(len(queries), rate or cfg.rate, cfg.seed)
+        concurrency = 1 if cfg.scenario == Scenario.SINGLE_STREAM else cfg.concurrency
+        return Phase(name, queries, schedule, concurrency, cfg.timeout_s)
+
+    async def _performance(self, summary: dict[str, Any]) -> None:
+        cfg = self.cfg
+        queries = build_queries(self.prompts, cfg.queries, cfg.seed, "performance")
+        self.main = await self._phase(self._scenario_phase("performance", queries), cfg.delivery[0])
+        perf = phase_summary(self.main.records, self.main.duration_s)
+        perf["throughput_series"] = throughput_series(self.main.records, self.main.start_ns)
+        summary["performance"] = {"scenario": cfg.scenario.value, **perf}
+        summary["headline"] = headline(cfg.scenario, perf)
+        summary["answers"] = answers(perf, cfg)
+        if len(cfg.delivery) > 1:
+            table = {cfg.delivery[0].value: delivery_row(perf)}
+            for delivery in cfg.delivery[1:]:
+                result = await self._phase(
+                    self._scenario_phase(f"delivery:{delivery.value}", queries), delivery
+                )
+                table[delivery.value] = delivery_row(phase_summary(result.records, result.duration_s))
+            summary["delivery_comparison"] = table
+        if cfg.scenario == Scenario.SERVER and cfg.latency_bound_s is not None:
+            summary["rate_search"] = await self._search(queries)
+
+    async def _search(self, queries: list[Query]) -> dict[str, Any]:
+        cfg = self.cfg
+
+        async def trial(rate: float) -> tuple[list[float], int]:
+            result = await self._phase(
+                self._scenario_phase(f"search:{rate:.4g}", queries, rate), cfg.delivery[0]
+            )
+            latencies = [r.intervals()["e2e"] for r in result.records if r.ok and "e2e" in r.intervals()]
+            return latencies, sum(not r.ok for r in result.records)
+
+        assert cfg.latency_bound_s is not None
+        return await search_rate(trial, cfg.rate, cfg.latency_bound_s, cfg.search_quantile, cfg.search_trials)
+
+    async def _accuracy(self, summary: dict[str, Any]) -> None:
+        cfg = self.cfg
+        queries = build_queries(self.prompts, cfg.accuracy_queries, cfg.seed, "accuracy")
+        saver = VideoSaver(self.out / "videos", cfg)
+        result = await self._phase(self._scenario_phase("accuracy", queries), cfg.delivery[0], True, saver)
+        started = time.perf_counter()
+        scorer = Scorer.build(expected_of(cfg), cfg.dino_weights, cfg.clip_weights)
+        scored = score_records(result.records, scorer)
+        (self.out / "accuracy_per_video.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in scored["per_video"]), encoding="utf-8"
+        )
+        summary["accuracy"] = {
+            **phase_summary(result.records, result.duration_s),
+            "scores": scored["scores"],
+            "scoring_s": time.perf_counter() - started,
+            "client_encode_s_mean": _mean_extra(result.records, "client_encode_s"),
+        }
+
+
+async def _streaming(
+    client: httpx.AsyncClient,
+    cfg: BenchConfig,
+    prompts: list[Prompt],
+    headers: dict[str, str],
+    summary: dict[str, Any],
+) -> None:
+    if cfg.warmup:
+        await run_sessions(client, build_queries(prompts, cfg.warmup, cfg.seed, "warmup"), cfg, headers)
+    queries = build_queries(prompts, cfg.queries, cfg.seed, "streaming")
+    started = time.monotonic_ns()
+    sessions = await run_sessions(client, queries, cfg, headers)
+    summary["streaming"] = streaming_summary(sessions, cfg.fps, (time.monotonic_ns() - started) / 1e9)
+    summary["streaming"]["per_session"] = [
+        {"query_id": s.query_id, "session_id": s.session_id, "ok": s.ok, **s.metrics(cfg.fps)}
+        for s in sessions
+    ]
+
+
+def _mean_extra(records: list[QueryRecord], name: str) -> float | None:
+    values = [r.extra[name] for r in records if name in r.extra]
+    return sum(values) / len(values) if values else None
+
+
+def _write_outputs(
+    out: Path,
+    summary: dict[str, Any],
+    records: list[QueryRecord],
+    anchor: ClockAnchor,
+    main: PhaseResult | None,
+) -> None:
+    write_events(out / "events.jsonl", records, anchor.mono_ns)
+    with (out / "queries.jsonl").open("w", encoding="utf-8") as file:
+        for record in records:
+            file.write(json.dumps(record.to_dict(anchor.mono_ns)) + "\n")
+    plots = plot_all(out, main.records, summary["performance"]["throughput_series"]) if main else []
+    summary["files"] = ["result_summary.json", "events.jsonl", "queries.jsonl", "report.md", *plots]
+    text = json.dumps(_clean(summary), indent=2, allow_nan=False)
+    (out / "result_summary.json").write_text(text, encoding="utf-8")
+    write_report(out / "report.md", summary, plots)
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf → null and tuples → lists, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value

@@ -1,0 +1,159 @@
+"""The streaming scenario: real-time generation sessions delivered over a WebSocket.
+
+Wire contract (reelserve; see docs/bench.md): ``POST /v1/sessions`` with the generation settings plus
+``num_chunks`` and ``chunk_frames`` answers ``{"id": ...}``; the client then opens
+``/v1/sessions/{id}/stream``. Each binary message is one chunk (an fMP4 segment). Text messages are
+JSON: ``{"type": "chunk", "frames": n}`` (frames of the next binary chunk), ``{"type": "end"}``,
+``{"type": "error", "message": ...}``. The session ends at "end", at close, or after ``num_chunks``.
+
+Per session: time to first chunk (from the create request), the gap between chunks, stalls of a player
+that starts at the first chunk and plays ``fps`` frames per second (a stall = the buffer ran dry), and
+the delivered frame rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
+
+from reelserve.bench.adapters.base import error_message, request_body
+from reelserve.bench.config import BenchConfig
+from reelserve.bench.dataset import Query
+from reelserve.bench.stats import summarize
+
+__all__ = ["SessionRecord", "playback_stalls", "run_sessions", "streaming_summary"]
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    query_id: str
+    session_id: str | None = None
+    issued_ns: int = 0
+    chunk_ns: list[int] = field(default_factory=list)  #: arrival of each chunk (monotonic)
+    chunk_frames: list[int] = field(default_factory=list)
+    chunk_bytes: list[int] = field(default_factory=list)
+    ok: bool = False
+    error: str | None = None
+    http_status: int | None = None
+
+    def metrics(self, fps: int) -> dict[str, Any]:
+        if not self.chunk_ns:
+            return {}
+        times = [(t - self.issued_ns) / 1e9 for t in self.chunk_ns]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        stalls = playback_stalls(times, self.chunk_frames, fps)
+        span = times[-1] - times[0]
+        return {
+            "time_to_first_chunk_s": times[0],
+            "chunk_gaps_s": gaps,
+            "stalls": len(stalls),
+            "stall_time_s": sum(stalls),
+            "frames": sum(self.chunk_frames),
+            "bytes": sum(self.chunk_bytes),
+            "delivered_fps": sum(self.chunk_frames) / times[-1] if times[-1] > 0 else 0.0,
+            "steady_fps": (sum(self.chunk_frames[1:]) / span) if span > 0 else None,
+        }
+
+
+def playback_stalls(arrivals_s: list[float], frames: list[int], fps: int) -> list[float]:
+    """Stall durations of a player that starts at the first chunk and plays ``fps`` frames/s."""
+    stalls: list[float] = []
+    buffered_until = arrivals_s[0] + frames[0] / fps  # wall time at which playback runs out
+    for arrival, count in zip(arrivals_s[1:], frames[1:], strict=True):
+        if arrival > buffered_until:
+            stalls.append(arrival - buffered_until)
+            buffered_until = arrival
+        buffered_until += count / fps
+    return [s for s in stalls if s > 1e-3]
+
+
+async def run_sessions(
+    client: httpx.AsyncClient, queries: list[Query], cfg: BenchConfig, headers: dict[str, str]
+) -> list[SessionRecord]:
+    """``len(queries)`` sessions, ``cfg.concurrency`` at a time; every one ends as a record."""
+    pending = iter(queries)
+    records: list[SessionRecord] = []
+
+    async def worker() -> None:
+        for query in pending:
+            record = SessionRecord(query.query_id)
+            try:
+                await asyncio.wait_for(_one_session(client, query, cfg, headers, record), cfg.timeout_s)
+                record.ok = record.error is None and bool(record.chunk_ns)
+                if not record.chunk_ns and record.error is None:
+                    record.error = "the stream closed before any chunk"
+            except TimeoutError:
+                record.error = f"timed out after {cfg.timeout_s:g} s"
+            except (httpx.HTTPError, WebSocketException, OSError, ValueError) as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+            records.append(record)
+
+    await asyncio.gather(*(worker() for _ in range(min(cfg.concurrency, len(queries)))))
+    return sorted(records, key=lambda r: r.query_id)
+
+
+async def _one_session(
+    client: httpx.AsyncClient, query: Query, cfg: BenchConfig, headers: dict[str, str], record: SessionRecord
+) -> None:
+    body = {**request_body(query, cfg), "num_chunks": cfg.stream_chunks, "chunk_frames": cfg.chunk_frames}
+    record.issued_ns = time.monotonic_ns()
+    response = await client.post("/v1/sessions", json=body, headers=headers)
+    record.http_status = response.status_code
+    if response.status_code >= 400:
+        record.error = error_message(response)
+        return
+    record.session_id = str(response.json()["id"])
+    ws_url = (
+        str(client.base_url).replace("http", "ws", 1).rstrip("/") + f"/v1/sessions/{record.session_id}/stream"
+    )
+    async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
+        next_frames = cfg.chunk_frames
+        async for message in ws:
+            if isinstance(message, bytes):
+                record.chunk_ns.append(time.monotonic_ns())
+                record.chunk_frames.append(next_frames)
+                record.chunk_bytes.append(len(message))
+                next_frames = cfg.chunk_frames
+                if len(record.chunk_ns) >= cfg.stream_chunks:
+                    break
+                continue
+            control = json.loads(message)
+            if control.get("type") == "chunk":
+                next_frames = int(control.get("frames", cfg.chunk_frames))
+            elif control.get("type") == "error":
+                record.error = f"server error: {control.get('message', '')}"
+                break
+            elif control.get("type") == "end":
+                break
+
+
+def streaming_summary(records: list[SessionRecord], fps: int, duration_s: float) -> dict[str, Any]:
+    """Session counts, first-chunk latency, chunk gaps, stalls and delivered fps over all sessions."""
+    ok = [r for r in records if r.ok]
+    metrics = [r.metrics(fps) for r in ok]
+    steady = [m["steady_fps"] for m in metrics if m.get("steady_fps") is not None]
+    return {
+        "sessions": len(records),
+        "completed": len(ok),
+        "failed": len(records) - len(ok),
+        "duration_s": duration_s,
+        "time_to_first_chunk_s": summarize([m["time_to_first_chunk_s"] for m in metrics]),
+        "chunk_gap_s": summarize([g for m in metrics for g in m["chunk_gaps_s"]]),
+        "stalls_per_session": summarize([float(m["stalls"]) for m in metrics]),
+        "stall_time_s": summarize([m["stall_time_s"] for m in metrics]),
+        "delivered_fps": summarize([m["delivered_fps"] for m in metrics]),
+        "steady_fps": summarize(steady),
+        "target_fps": fps,
+        "realtime_sessions": sum(1 for f in steady if f >= fps),
+        "errors": [
+            {"query_id": r.query_id, "status": r.http_status, "error": r.error} for r in records if not r.ok
+        ],
+    }
