@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,13 @@ def test_path_follows_a_moved_root(blobs: FsBlobStore, tmp_path: Path) -> None:
     moved = tmp_path / "moved"
     blobs.root.rename(moved)
     assert FsBlobStore(moved).get_bytes(ref) == b"movable"
+
+
+def test_remove_stale_temp(blobs: FsBlobStore) -> None:
+    writer = blobs.open_writer("scratch", ".mp4")
+    writer.path.write_bytes(b"left by a crashed encoder")
+    assert blobs.remove_stale_temp(now=time.time(), max_age_s=3600) == 0
+    old = time.time() - 7200
+    os.utime(writer.path, (old, old))
+    assert blobs.remove_stale_temp(now=time.time(), max_age_s=3600) == 1
+    assert _files(blobs.root) == []

@@ -27,6 +27,8 @@ def test_pagination_walks_every_job_once_in_both_orders(store: SqlStore) -> None
         assert seen == expected
     with pytest.raises(InvalidInput):
         store.list_jobs(order="sideways")
+    with pytest.raises(InvalidInput):
+        store.list_jobs(limit=-1)
 
 
 def test_list_filters_by_status(store: SqlStore) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 
@@ -10,7 +9,7 @@ import pytest
 
 from reelserve.core.errors import Conflict, InvalidInput, NotFound
 from reelserve.core.records import JobStatus, Priority
-from reelserve.store import SqlStore, open_store
+from reelserve.store import SqlStore
 
 # A lease of 0 s expires at once: the next claim sees it expired, with no sleeping in tests.
 EXPIRED = 0.0
@@ -175,24 +174,4 @@ def test_concurrent_claimers_never_share_a_job(store: SqlStore) -> None:
     for t in threads:
         t.join()
     assert not errors
-    assert sorted(claimed) == sorted(ids)
-
-
-def _claim_all(url: str, name: str) -> list[str]:
-    store = open_store(url)
-    try:
-        got = []
-        while (job := store.claim_job(name, 60)) is not None:
-            got.append(job.id)
-        return got
-    finally:
-        store.close()
-
-
-def test_claimers_in_separate_processes(store: SqlStore, store_url: str) -> None:
-    ids = {_job(store) for _ in range(30)}
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        results = pool.starmap(_claim_all, [(store_url, "proc-a"), (store_url, "proc-b")])
-    claimed = [job_id for batch in results for job_id in batch]
     assert sorted(claimed) == sorted(ids)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from reelserve.core.records import Artifact, BlobRef, StageStatus
-from reelserve.store import FsBlobStore, SqlStore, retention, sweep
+from reelserve.store import FsBlobStore, SqlStore, retention, sweep, sweep_orphans
 
 
 def _art(job_id: str, name: str, ref: BlobRef, expires_at: float | None) -> Artifact:
@@ -69,3 +72,20 @@ def test_sweep_works_in_batches(store: SqlStore, blobs: FsBlobStore, monkeypatch
     store.checkpoint(job.id, "decode", 0, StageStatus.DONE, artifacts=arts)
     assert sweep(store, blobs, now=100.0) == 25
     assert list(blobs.iter_area("scratch")) == []
+
+
+def test_sweep_orphans_collects_old_unreferenced_scratch_only(store: SqlStore, blobs: FsBlobStore) -> None:
+    job, _ = store.create_job(project="p", kind="t2v", spec={})
+    recorded = blobs.put_bytes(b"recorded", "scratch")
+    latents = _art(job.id, "latents", recorded, 9e9)
+    store.checkpoint(job.id, "denoise", 0, StageStatus.DONE, artifacts=[latents])
+    orphan = blobs.put_bytes(b"crashed before its checkpoint", "scratch")
+    fresh = blobs.put_bytes(b"about to be recorded", "scratch")
+    final = blobs.put_bytes(b"final", "durable")
+    old = time.time() - 7200
+    for ref in (recorded, orphan, fresh, final):
+        os.utime(blobs.path(ref), (old, old))
+    blobs.put_bytes(b"about to be recorded", "scratch")  # a rewrite resets the age
+    assert sweep_orphans(store, blobs, now=time.time(), grace_s=3600) == 1
+    assert not blobs.exists(orphan)
+    assert blobs.exists(recorded) and blobs.exists(fresh) and blobs.exists(final)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from reelserve.store.base import BlobStore, JobDraft, NewJob, Store
 from reelserve.store.blobs import FsBlobStore
 from reelserve.store.engine import default_url
-from reelserve.store.retention import sweep
+from reelserve.store.retention import sweep, sweep_orphans
 from reelserve.store.sql import SqlStore, open_store
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "default_url",
     "open_store",
     "sweep",
+    "sweep_orphans",
 ]

@@ -39,8 +39,8 @@ class FsBlobStore:
     def put_bytes(self, data: bytes, area: str, suffix: str = "") -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
         target = self._target(area, sha, suffix)
-        if target.exists():
-            return self._ref(area, target)
+        if (stored := self._stored(area, target)) is not None:
+            return stored
         tmp = self._tmp_path(area, suffix)
         try:
             with open(tmp, "wb") as fh:
@@ -121,8 +121,8 @@ class FsBlobStore:
     def _commit(self, tmp: Path, area: str, sha: str, suffix: str) -> BlobRef:
         """Rename a synced temp file to its content address (or drop it if already stored)."""
         target = self._target(area, sha, suffix)
-        if target.exists():
-            return self._ref(area, target)
+        if (stored := self._stored(area, target)) is not None:
+            return stored
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
@@ -130,6 +130,26 @@ class FsBlobStore:
         except OSError as exc:
             raise StorageError(f"could not store a blob under {self.root} ({exc}); check disk space") from exc
         return self._ref(area, target)
+
+    def _stored(self, area: str, path: Path) -> BlobRef | None:
+        """The ref of an already stored blob with its age reset (orphan collection keys on age),
+        or None when there is none."""
+        try:
+            os.utime(path)
+            return self._ref(area, path)
+        except FileNotFoundError:
+            return None
+
+    def remove_stale_temp(self, now: float, max_age_s: float = 24 * 3600.0) -> int:
+        """Remove in-flight temp files older than ``max_age_s`` (left by crashed writers)."""
+        removed = 0
+        for area in AREAS:
+            tmp_dir = self._area_dir(area) / _TMP
+            for path in tmp_dir.glob("*") if tmp_dir.is_dir() else ():
+                if path.stat().st_mtime <= now - max_age_s:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     @staticmethod
     def _ref(area: str, path: Path) -> BlobRef:

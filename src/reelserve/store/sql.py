@@ -112,6 +112,8 @@ class SqlStore:
         """Jobs ordered by id; ``after`` is the last id of the previous page (exclusive)."""
         if order not in ("asc", "desc"):
             raise InvalidInput(f"order must be 'asc' or 'desc', not {order!r}", param="order")
+        if limit < 0:
+            raise InvalidInput(f"limit must be 0 or more, not {limit}", param="limit")
         query = sa.select(jobs)
         if project is not None:
             query = query.where(jobs.c.project == project)
