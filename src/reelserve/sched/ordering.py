@@ -1,0 +1,62 @@
+"""Ordering: which queued request runs next.
+
+Priority classes first (interactive before batch); within a class the named rule decides:
+``edf`` (earliest deadline first), ``least-slack`` (deadline - now - predicted service time) or
+``fifo``. Requests with a deadline come before those without (StreamWise's rule); ties break on
+arrival, then id, so the order is total and deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from reelserve.core.records import Priority
+from reelserve.sched.registry import Registry
+from reelserve.sched.views import RequestView
+
+__all__ = ["ORDERINGS", "OrderKey", "Ordering", "order_requests"]
+
+OrderKey = tuple[int, int, float, float, str]
+OrderKeyFn = Callable[[RequestView, float], OrderKey]
+
+ORDERINGS: Registry[OrderKeyFn] = Registry("ordering")
+
+_CLASS = {Priority.INTERACTIVE: 0, Priority.BATCH: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """The order to run queued requests in."""
+
+    request_ids: tuple[str, ...]  #: every request passed in, first to run first
+    rule: str  #: the rule that produced it, e.g. "edf"
+
+
+def _key(req: RequestView, value: float) -> OrderKey:
+    has_deadline = 0 if req.deadline is not None else 1
+    return (_CLASS[req.priority], has_deadline, value, req.arrival, req.id)
+
+
+@ORDERINGS.register("edf")
+def edf_key(req: RequestView, now: float) -> OrderKey:
+    return _key(req, req.deadline if req.deadline is not None else math.inf)
+
+
+@ORDERINGS.register("least-slack")
+def least_slack_key(req: RequestView, now: float) -> OrderKey:
+    slack = math.inf if req.deadline is None else req.deadline - now - req.est_service_s
+    return _key(req, slack)
+
+
+@ORDERINGS.register("fifo")
+def fifo_key(req: RequestView, now: float) -> OrderKey:
+    return (_CLASS[req.priority], 0, req.arrival, req.arrival, req.id)
+
+
+def order_requests(requests: Sequence[RequestView], now: float, rule: str = "edf") -> Ordering:
+    """Order ``requests`` by priority class, then by ``rule`` (a name in ``ORDERINGS``)."""
+    key = ORDERINGS.get(rule)
+    ranked = sorted(requests, key=lambda r: key(r, now))
+    return Ordering(request_ids=tuple(r.id for r in ranked), rule=rule)

@@ -1,0 +1,220 @@
+"""Placement and min–max rebalancing of streaming sessions (TurboServe's loop).
+
+Objective: minimise ``max_g L_g + λ · migration cost`` over assignments, where ``L_g`` is worker g's
+predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of ``plan_placement``:
+
+1. sessions on a worker that stopped accepting (draining, spot notice) are evacuated: moved to the
+   least-loaded worker with room (idle ones are offloaded instead when offload is on);
+2. idle sessions idle for ``offload_after_s`` or more are offloaded to host memory;
+3. unplaced active sessions (new, or resuming from host memory) go to the least-loaded worker with room;
+   active sessions otherwise stay where they are;
+4. up to ``max_rounds`` rebalancing rounds: take the worker with the worst predicted latency; for each of
+   its active sessions (smaller state first) and each target with room, gain = L_worst − max(L_worst
+   without it, L_target with it) − λ · migration_ms; apply the best move if gain > ``min_gain_ms``.
+   The bottleneck "after" is taken over the pair so that ties at the maximum still make progress.
+
+Migrations happen at chunk boundaries; the caller carries them out (prepare/commit, ownership epoch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from reelserve.sched.latency import migration_ms, session_base_ms, worker_chunk_latency_ms
+from reelserve.sched.views import SessionView, WorkerView
+
+__all__ = ["Move", "PlacementDecision", "PlacementParams", "plan_placement"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementParams:
+    """Knobs of the placement policy."""
+
+    rebalance: bool = True  #: run the min–max rebalancing rounds
+    offload_idle: bool = True  #: offload idle sessions to host memory
+    offload_after_s: float = 0.0  #: an idle session is offloaded once idle this long
+    lam: float = 0.01  #: λ, ms of bottleneck per ms of migration
+    min_gain_ms: float = 40.0  #: apply a move only if it gains more than this
+    max_rounds: int = 3  #: rebalancing rounds per call
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Migrate one session's state at its next chunk boundary."""
+
+    session_id: str  #: the session to move
+    source: str  #: its current worker
+    target: str  #: its new worker
+    cost_ms: float  #: predicted migration time
+    gain_ms: float  #: predicted bottleneck reduction net of λ·cost (evacuations: 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementDecision:
+    """Everything the placement policy wants done now."""
+
+    place: tuple[tuple[str, str], ...]  #: (session, worker) for unplaced active sessions
+    moves: tuple[Move, ...]  #: migrations, evacuations first
+    offload: tuple[str, ...]  #: idle sessions to offload to host memory
+    unplaced: tuple[str, ...]  #: active sessions with no worker that has room (they wait)
+    bottleneck_ms: float  #: predicted worst per-chunk latency after the decision
+
+
+class _Cluster:
+    """Per-worker aggregates as numpy arrays, updated move by move (internal scratch state)."""
+
+    def __init__(self, workers: Sequence[WorkerView], sessions: Sequence[SessionView]) -> None:
+        self.ids = [w.id for w in workers]
+        self.index = {w: i for i, w in enumerate(self.ids)}
+        n = len(workers)
+        self.cap = np.array([max(1, w.capacity) for w in workers], dtype=np.float64)
+        self.slots = np.array([w.memory_slots for w in workers], dtype=np.float64)
+        self.accepting = np.array([w.accepting for w in workers], dtype=bool)
+        self.members: list[list[SessionView]] = [[] for _ in range(n)]
+        load = [0] * n
+        base = [0.0] * n
+        tokens = [0] * n
+        index = self.index
+        for s in sessions:  # one pass; this runs every control tick
+            i = index.get(s.worker) if s.worker is not None else None
+            if i is None:
+                continue
+            self.members[i].append(s)
+            if s.active:
+                load[i] += 1
+                base[i] = max(base[i], session_base_ms(s.compute_units, s.resolution, s.frames))
+                tokens[i] = max(tokens[i], s.prompt_tokens)
+        self.load = np.array(load, dtype=np.float64)
+        self.resident = np.array([len(m) for m in self.members], dtype=np.float64)
+        self.base = np.array(base, dtype=np.float64)
+        self.tokens = np.array(tokens, dtype=np.float64)
+        self.has_room = self.accepting & (self.load < self.cap) & (self.resident < self.slots)
+
+    def _refresh(self, i: int) -> None:
+        act = [s for s in self.members[i] if s.active]
+        self.resident[i] = len(self.members[i])
+        self.load[i] = len(act)
+        self.base[i] = max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in act), default=0)
+        self.tokens[i] = max((s.prompt_tokens for s in act), default=0)
+        self.has_room[i] = self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
+
+    def latency(self) -> F64:
+        lat = self.base + 0.015 * self.tokens + 55.0 * (self.load - 1) + 18.0 * (self.load / self.cap) ** 2
+        return np.where(self.load > 0, lat, 0.0)
+
+    def with_session(self, s: SessionView) -> F64:
+        """Every worker's latency if ``s`` joined it."""
+        base = np.maximum(self.base, session_base_ms(s.compute_units, s.resolution, s.frames))
+        load = self.load + 1
+        return (
+            base
+            + 0.015 * np.maximum(self.tokens, s.prompt_tokens)
+            + 55.0 * self.load
+            + 18.0 * (load / self.cap) ** 2
+        )
+
+    def room(self) -> npt.NDArray[np.bool_]:
+        return self.has_room.copy()
+
+    def add(self, i: int, s: SessionView) -> None:
+        self.members[i].append(s)
+        self._refresh(i)
+
+    def remove(self, i: int, s: SessionView) -> None:
+        self.members[i] = [m for m in self.members[i] if m.id != s.id]
+        self._refresh(i)
+
+    def best_target(self, s: SessionView, exclude: int = -1) -> int:
+        """The worker with room whose latency with ``s`` is lowest (ties: fewest resident, order)."""
+        room = self.has_room
+        if exclude >= 0:
+            room = room.copy()
+            room[exclude] = False
+        if not room.any():
+            return -1
+        score = np.where(room, self.with_session(s) + 1e-6 * self.resident, np.inf)
+        return int(np.argmin(score))
+
+
+def _evacuate_and_offload(
+    c: _Cluster, p: PlacementParams, now: float, moves: list[Move], offload: list[str]
+) -> list[SessionView]:
+    """Steps 1–2; returns sessions that must be placed like new ones."""
+    pending: list[SessionView] = []
+    for i in range(len(c.ids)):
+        for s in sorted(c.members[i], key=lambda m: m.id):
+            idle_long = not s.active and s.idle_since is not None and now - s.idle_since >= p.offload_after_s
+            if p.offload_idle and (idle_long or (not s.active and not c.accepting[i])):
+                c.remove(i, s)
+                offload.append(s.id)
+            elif not c.accepting[i]:
+                c.remove(i, s)
+                t = c.best_target(s)
+                if t < 0:
+                    pending.append(s)
+                else:
+                    c.add(t, s)
+                    moves.append(Move(s.id, c.ids[i], c.ids[t], migration_ms(s), 0.0))
+    return pending
+
+
+def _rebalance_round(c: _Cluster, p: PlacementParams) -> Move | None:
+    lat = c.latency()
+    w = int(np.argmax(lat))
+    worst = float(lat[w])
+    if worst <= 0:
+        return None
+    best: tuple[float, SessionView, int] | None = None
+    room = c.room()
+    room[w] = False
+    if not room.any():
+        return None
+    for s in sorted((m for m in c.members[w] if m.active), key=lambda m: (m.state_mb, m.id)):
+        without = worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
+        after = np.maximum(c.with_session(s), without)
+        gain = np.where(room, worst - after, -np.inf) - p.lam * migration_ms(s)
+        t = int(np.argmax(gain))
+        if best is None or gain[t] > best[0]:
+            best = (float(gain[t]), s, t)
+    if best is None or best[0] <= p.min_gain_ms:
+        return None
+    best_gain, mover, t = best
+    c.remove(w, mover)
+    c.add(t, mover)
+    return Move(mover.id, c.ids[w], c.ids[t], migration_ms(mover), best_gain)
+
+
+def plan_placement(
+    sessions: Sequence[SessionView], workers: Sequence[WorkerView], now: float, params: PlacementParams
+) -> PlacementDecision:
+    """Decide placements, offloads and migrations for one snapshot of sessions and workers."""
+    c = _Cluster(workers, sessions)
+    moves: list[Move] = []
+    offload: list[str] = []
+    pending = _evacuate_and_offload(c, params, now, moves, offload)
+    known = set(c.index)
+    pending += [s for s in sessions if s.active and (s.worker is None or s.worker not in known)]
+    place: list[tuple[str, str]] = []
+    unplaced: list[str] = []
+    for s in sorted(pending, key=lambda m: m.id):
+        t = c.best_target(s) if c.has_room.any() else -1
+        if t < 0:
+            unplaced.append(s.id)
+        else:
+            c.add(t, s)
+            place.append((s.id, c.ids[t]))
+    for _ in range(params.max_rounds if params.rebalance else 0):
+        move = _rebalance_round(c, params)
+        if move is None:
+            break
+        moves.append(move)
+    lat = c.latency()
+    return PlacementDecision(
+        tuple(place), tuple(moves), tuple(offload), tuple(unplaced), float(lat.max()) if lat.size else 0.0
+    )

@@ -1,0 +1,64 @@
+"""Simulated scheduling policies: named registry entries, composable with ``+``.
+
+| name | what it turns on |
+|---|---|
+| ``static`` | the baseline: a fixed GPU budget, sessions placed once on the least-loaded GPU, never moved |
+| ``rebalance`` | + migration-aware min–max rebalancing (``sched.placement``) |
+| ``autoscale`` | + load-driven autoscaling (``sched.autoscale``) |
+| ``closed-loop`` | rebalance + autoscale (TurboServe) |
+| ``coalescing`` | + chunk coalescing: a worker batches every due chunk into one forward |
+| ``offload`` | + idle sessions offloaded to host memory, restored on resume |
+| ``quality`` | + adaptive quality: a forward that would miss the deadline runs at a lower rung |
+
+``resolve_policy("closed-loop+coalescing+offload")`` merges the entries' switches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reelserve.core.errors import InvalidInput
+from reelserve.sched.registry import Registry
+
+__all__ = ["POLICIES", "PolicyConfig", "resolve_policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """The switches a simulated policy sets."""
+
+    name: str  #: the expression it was resolved from
+    rebalance: bool = False  #: migration-aware min–max rebalancing
+    autoscale: bool = False  #: scale the GPU count with load (within the budget)
+    coalesce: bool = False  #: batch every due chunk of a worker into one forward
+    offload: bool = False  #: offload idle sessions to host memory
+    adaptive_quality: bool = False  #: degrade a forward that would miss the per-chunk deadline
+
+
+POLICIES: Registry[PolicyConfig] = Registry("policy")
+for _entry in (
+    PolicyConfig("static"),
+    PolicyConfig("rebalance", rebalance=True),
+    PolicyConfig("autoscale", autoscale=True),
+    PolicyConfig("closed-loop", rebalance=True, autoscale=True),
+    PolicyConfig("coalescing", coalesce=True),
+    PolicyConfig("offload", offload=True),
+    PolicyConfig("quality", adaptive_quality=True),
+):
+    POLICIES.register(_entry.name)(_entry)
+
+
+def resolve_policy(expr: str) -> PolicyConfig:
+    """``"a+b+c"`` -> the union of the entries' switches, named ``expr``."""
+    parts = [p.strip() for p in expr.split("+")]
+    if not expr.strip() or any(not p for p in parts):
+        raise InvalidInput(f"bad policy {expr!r}; compose names with '+', e.g. closed-loop+offload")
+    entries = [POLICIES.get(p) for p in parts]
+    return PolicyConfig(
+        expr.strip(),
+        rebalance=any(e.rebalance for e in entries),
+        autoscale=any(e.autoscale for e in entries),
+        coalesce=any(e.coalesce for e in entries),
+        offload=any(e.offload for e in entries),
+        adaptive_quality=any(e.adaptive_quality for e in entries),
+    )
