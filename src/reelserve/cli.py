@@ -235,7 +235,8 @@ def jobs_list(
             sys.stdout.write(json.dumps([_job_dict(dd, j) for j in jobs]) + "\n")
             return
         table = Table()
-        for col in ("id", "status", "progress", "model", "project", "error"):
+        table.add_column("id", no_wrap=True)
+        for col in ("status", "progress", "model", "project", "error"):
             table.add_column(col)
         for j in jobs:
             table.add_row(
@@ -345,7 +346,8 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         sys.stdout.write(json.dumps([c.to_dict() for c in cards.values()]) + "\n")
         return
     table = Table(title="model catalog")
-    for col in ("name", "task", "family", "fps", "max frames", "steps", "params (B)", "memory GB", "weights"):
+    table.add_column("name", no_wrap=True)
+    for col in ("task", "family", "fps", "max frames", "steps", "params (B)", "memory GB", "weights"):
         table.add_column(col)
     for c in cards.values():
         table.add_row(

@@ -105,7 +105,7 @@ class WanT2V:
             "default": torch.float32,
         }
         try:
-            pipe = WanPipeline.from_pretrained(str(weights), torch_dtype=dtypes)
+            pipe = WanPipeline.from_pretrained(str(weights), dtype=dtypes)
         except Exception as exc:  # diffusers raises many types for a broken directory
             raise WeightsError(f"could not load weights from {weights}: {type(exc).__name__}: {exc}") from exc
         comps = {
