@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from reelserve.core.errors import InvalidInput, MediaError, UnknownName
-from reelserve.media import EncodeSettings, VideoWriter, decode_frames, encode_video, probe
+from reelserve.media import (
+    EncodeSettings,
+    VideoWriter,
+    choose_encoder,
+    codecs,
+    decode_frames,
+    encode_video,
+    probe,
+)
+from reelserve.media.codecs import try_open_encoder
 from tests.media.conftest import FAST, MakeClip, gradient_frames, leftovers, solid_frames
 
 
@@ -139,3 +148,28 @@ def test_writer_aborts_on_exception_inside_the_block(tmp_path: Path) -> None:
         writer.write(gradient_frames(3))
         writer.write(np.zeros((2, 48, 64, 3), np.int16))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hevc_nvenc_falls_back_to_libx265(make_clip: MakeClip) -> None:
+    if "libx265" not in av.codecs_available:
+        pytest.skip("this FFmpeg build has no libx265")
+    result = make_clip(
+        frames=gradient_frames(4), settings=EncodeSettings(codec="hevc_nvenc", preset="ultrafast")
+    )
+    assert result.encoder in {"hevc_nvenc", "libx265"}
+    assert (result.encoder == "libx265") == (result.fallback_reason is not None)
+
+
+def test_probe_open_of_a_working_encoder_succeeds() -> None:
+    # The same probe that rejects NVENC here must accept an encoder that works (and clean up after it).
+    try_open_encoder("libx264", {"preset": "ultrafast"}, 64, 48, Fraction(24))
+
+
+def test_codec_missing_from_the_build_is_a_clear_media_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codecs.av, "codecs_available", frozenset({"libx264"}))
+    with pytest.raises(MediaError, match="libsvtav1 is not in this FFmpeg build"):
+        choose_encoder(EncodeSettings(codec="av1"), 64, 48, Fraction(24))
+    choice = choose_encoder(EncodeSettings(codec="h264_nvenc"), 64, 48, Fraction(24))
+    assert choice.encoder == "libx264" and "h264_nvenc is not in this FFmpeg build" in (
+        choice.fallback_reason or ""
+    )

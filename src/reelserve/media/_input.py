@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from reelserve.core.errors import MediaError
 
-__all__ = ["open_video"]
+__all__ = ["open_video", "time_base_of"]
 
 
 @contextlib.contextmanager
@@ -44,3 +45,10 @@ def open_video(
         raise MediaError(f"reading {source} failed; the file is corrupt or truncated ({exc})") from exc
     finally:
         container.close()
+
+
+def time_base_of(stream: av.stream.Stream) -> Fraction:
+    """The stream's time base; a stream without one cannot be timed, so that is a `MediaError`."""
+    if stream.time_base is None:
+        raise MediaError(f"stream {stream.index} has no time base; the file is damaged")
+    return stream.time_base

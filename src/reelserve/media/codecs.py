@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 
@@ -22,9 +23,11 @@ __all__ = [
     "X264_PRESETS",
     "EncodeSettings",
     "EncoderChoice",
+    "add_video_stream",
     "as_rate",
     "choose_encoder",
     "configure_stream",
+    "try_open_encoder",
 ]
 
 #: libx264/libx265 preset names, fastest first; other encoders map them onto their own scales.
@@ -127,15 +130,16 @@ _OPTIONS: dict[str, Callable[[EncodeSettings], dict[str, str]]] = {
 }
 
 
-def _try_open(encoder: str, options: dict[str, str], width: int, height: int, rate: Fraction) -> None:
+def try_open_encoder(encoder: str, options: dict[str, str], width: int, height: int, rate: Fraction) -> None:
     """Open and drop a codec context: the cheapest way to learn whether a device encoder works here."""
-    ctx = av.CodecContext.create(encoder, "w")
+    ctx = cast("av.video.codeccontext.VideoCodecContext", av.CodecContext.create(encoder, "w"))
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = 1 / rate
     ctx.framerate = rate
     ctx.options = dict(options)
     ctx.open()
-    ctx.close()
+    # PyAV frees the context (and releases the device session) when the last reference goes.
+    del ctx
 
 
 def choose_encoder(settings: EncodeSettings, width: int, height: int, rate: Fraction) -> EncoderChoice:
@@ -151,7 +155,7 @@ def choose_encoder(settings: EncodeSettings, width: int, height: int, rate: Frac
         options = _OPTIONS[encoder](settings)
         if encoder in _HARDWARE:
             try:
-                _try_open(encoder, options, width, height, rate)
+                try_open_encoder(encoder, options, width, height, rate)
             except (av.FFmpegError, ValueError) as exc:
                 reasons.append(f"{encoder} could not be opened, no usable device? ({exc})")
                 continue
@@ -160,6 +164,14 @@ def choose_encoder(settings: EncodeSettings, width: int, height: int, rate: Frac
         f"no encoder for codec {settings.codec!r} works here: {'; '.join(reasons)}; "
         f"choose another codec ({', '.join(sorted(CODECS))})"
     )
+
+
+def add_video_stream(
+    container: av.container.OutputContainer, choice: EncoderChoice, rate: Fraction
+) -> av.video.stream.VideoStream:
+    """Add an output stream for ``choice`` at ``rate`` (its codec time base becomes 1/rate)."""
+    stream = container.add_stream(choice.encoder, rate=rate, options=dict(choice.options))
+    return cast("av.video.stream.VideoStream", stream)
 
 
 def configure_stream(

@@ -28,7 +28,14 @@ import av
 from reelserve.core.errors import InvalidInput, MediaError
 from reelserve.media._atomic import commit, discard, temp_path_for
 from reelserve.media._frames import Frames, check_frame, check_size, iter_frames
-from reelserve.media.codecs import EncoderChoice, EncodeSettings, as_rate, choose_encoder, configure_stream
+from reelserve.media.codecs import (
+    EncoderChoice,
+    EncodeSettings,
+    add_video_stream,
+    as_rate,
+    choose_encoder,
+    configure_stream,
+)
 
 __all__ = ["CONTAINERS", "EncodeResult", "VideoWriter", "encode_video"]
 
@@ -102,9 +109,7 @@ class VideoWriter:
         options = {"movflags": "+faststart"} if self.settings.faststart and self._muxer != "matroska" else {}
         try:
             self._container = av.open(str(self._tmp), "w", format=self._muxer, container_options=options)
-            self._stream = self._container.add_stream(
-                self._choice.encoder, rate=self.rate, options=self._choice.options
-            )
+            self._stream = add_video_stream(self._container, self._choice, self.rate)
             configure_stream(self._stream, self.settings, width, height)
             self._container.start_encoding()  # opens the encoder now, so bad options fail here
         except (av.FFmpegError, ValueError) as exc:

@@ -25,7 +25,15 @@ import av
 
 from reelserve.core.errors import MediaError
 from reelserve.media._frames import Frames, check_frame, check_size, iter_frames
-from reelserve.media.codecs import EncoderChoice, EncodeSettings, as_rate, choose_encoder, configure_stream
+from reelserve.media._input import time_base_of
+from reelserve.media.codecs import (
+    EncoderChoice,
+    EncodeSettings,
+    add_video_stream,
+    as_rate,
+    choose_encoder,
+    configure_stream,
+)
 
 __all__ = ["FragmentedEncoder", "iter_boxes"]
 
@@ -92,13 +100,13 @@ class FragmentedEncoder:
 
     def _open(
         self, buffer: io.BytesIO, fragment_index: int
-    ) -> tuple[av.container.OutputContainer, av.VideoStream]:
+    ) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
         if self._choice is None:
             self._choice = choose_encoder(self.settings, *self.size, self.rate)
         options = {"movflags": _MOVFLAGS, "fragment_index": str(fragment_index)}
         container = av.open(buffer, "w", format="mp4", container_options=options)
         try:
-            stream = container.add_stream(self._choice.encoder, rate=self.rate, options=self._choice.options)
+            stream = add_video_stream(container, self._choice, self.rate)
             configure_stream(stream, self.settings, *self.size)
             container.start_encoding()  # writes ftyp+moov (empty_moov) into the buffer now
         except (av.FFmpegError, ValueError) as exc:
@@ -114,7 +122,7 @@ class FragmentedEncoder:
             container, stream = self._open(buffer, 1)
             header = buffer.getvalue()
             self._extradata = bytes(stream.codec_context.extradata or b"")
-            step = (1 / self.rate) / stream.time_base
+            step = (1 / self.rate) / time_base_of(stream)
             container.close()
             if step.denominator != 1:
                 raise MediaError(

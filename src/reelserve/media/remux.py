@@ -12,13 +12,13 @@ import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import av
 
 from reelserve.core.errors import InvalidInput, MediaError
 from reelserve.media._atomic import atomic_target, commit, discard, temp_path_for
-from reelserve.media._input import open_video
+from reelserve.media._input import open_video, time_base_of
 
 __all__ = ["KeyframeChunk", "concat", "split_at_keyframes"]
 
@@ -38,20 +38,26 @@ def _signature(stream: av.video.stream.VideoStream) -> tuple[object, ...]:
     return (ctx.codec.canonical_name, ctx.width, ctx.height, ctx.pix_fmt, bytes(ctx.extradata or b""))
 
 
+_Packet: TypeAlias = "av.Packet[Any]"  # packets here always carry a dts (see `_packets`); pts defaults to it
+
+
 def _packets(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> Iterator[av.Packet]:
+) -> Iterator[tuple[_Packet, int, int]]:
+    """Yield (packet, dts, pts) for every packet worth copying."""
     # The demuxer ends with an empty flush packet (no timestamps); it carries nothing to copy.
     for packet in container.demux(stream):
         if packet.dts is not None and packet.size:
-            yield packet
+            yield packet, packet.dts, packet.pts if packet.pts is not None else packet.dts
 
 
-def _packet_end(packet: av.Packet, frame_s: Fraction) -> Fraction:
+def _shift(packet: _Packet, dts: int, pts: int, ticks: int) -> None:
+    packet.dts, packet.pts = dts + ticks, pts + ticks
+
+
+def _end_s(packet: _Packet, pts: int, time_base: Fraction, frame_s: Fraction) -> Fraction:
     """Presentation end time of ``packet`` in seconds (its duration, else one frame)."""
-    time_base = packet.time_base
-    duration = packet.duration * time_base if packet.duration else frame_s
-    return (packet.pts if packet.pts is not None else packet.dts) * time_base + duration
+    return pts * time_base + (packet.duration * time_base if packet.duration else frame_s)
 
 
 def _frame_s(stream: av.video.stream.VideoStream) -> Fraction:
@@ -68,22 +74,20 @@ class _Timeline:
 
     def append(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> Iterator[av.Packet]:
-        time_base, frame_s = stream.time_base, _frame_s(stream)
-        start_s = Fraction(stream.start_time or 0) * time_base
+    ) -> Iterator[_Packet]:
+        time_base, frame_s = time_base_of(stream), _frame_s(stream)
+        start_s = (stream.start_time or 0) * time_base
         shift: int | None = None
         end_s = self.end_s
-        for packet in _packets(container, stream):
+        for packet, dts, pts in _packets(container, stream):
             if shift is None:
                 shift = round((self.end_s - start_s) / time_base)
-                if self.last_dts_s is not None and (packet.dts + shift) * time_base <= self.last_dts_s:
+                if self.last_dts_s is not None and (dts + shift) * time_base <= self.last_dts_s:
                     # B-frame reordering can put an input's first dts before the previous input's last.
-                    shift = round((self.last_dts_s - packet.dts * time_base) / time_base) + 1
-            end_s = max(end_s, _packet_end(packet, frame_s) + shift * time_base)
-            packet.dts += shift
-            if packet.pts is not None:
-                packet.pts += shift
-            self.last_dts_s = packet.dts * time_base
+                    shift = round(self.last_dts_s / time_base) - dts + 1
+            end_s = max(end_s, _end_s(packet, pts + shift, time_base, frame_s))
+            _shift(packet, dts, pts, shift)
+            self.last_dts_s = (dts + shift) * time_base
             yield packet
         self.end_s = end_s
 
@@ -140,12 +144,10 @@ class _ChunkFile:
         self.container = av.open(str(self.tmp), "w", format="mp4", container_options=_MP4)
         self.stream = self.container.add_stream_from_template(template)
 
-    def write(self, packet: av.Packet) -> None:
+    def write(self, packet: _Packet, dts: int, pts: int) -> None:
         # Rebase so the chunk's first keyframe is presented at 0; earlier dts (B-frames) go negative,
         # which MP4 expresses with an edit list.
-        packet.dts -= self.start_pts
-        if packet.pts is not None:
-            packet.pts -= self.start_pts
+        _shift(packet, dts, pts, -self.start_pts)
         packet.stream = self.stream
         self.container.mux(packet)
 
@@ -167,28 +169,26 @@ def _split(
     stem: str,
 ) -> tuple[list[tuple[float, Path]], Fraction]:
     """Write the chunks; return [(start_s, path)] and the source's end time. On error, remove them all."""
-    time_base, frame_s = stream.time_base, _frame_s(stream)
+    time_base, frame_s = time_base_of(stream), _frame_s(stream)
     origin = stream.start_time or 0
     done: list[tuple[float, Path]] = []
     current: _ChunkFile | None = None
     end_s = Fraction(0)
     try:
-        for packet in _packets(container, stream):
-            start_s = float((packet.pts - origin) * time_base) if packet.pts is not None else 0.0
+        for packet, dts, pts in _packets(container, stream):
+            start_s = float((pts - origin) * time_base)
             if packet.is_keyframe and (current is None or start_s - current.start_s >= chunk_s - 1e-6):
                 if current is not None:
                     current.finish()
                     done.append((current.start_s, current.path))
                 path = out / f"{stem}-{len(done):04d}.mp4"
-                current = _ChunkFile(
-                    path, stream, packet.pts if packet.pts is not None else packet.dts, start_s
-                )
+                current = _ChunkFile(path, stream, pts, start_s)
             if current is None:
                 raise MediaError(
                     f"{container.name} does not start with a keyframe; it cannot be split without re-encoding"
                 )
-            end_s = max(end_s, _packet_end(packet, frame_s) - origin * time_base)
-            current.write(packet)
+            end_s = max(end_s, _end_s(packet, pts - origin, time_base, frame_s))
+            current.write(packet, dts, pts)
         if current is not None:
             current.finish()
             done.append((current.start_s, current.path))
