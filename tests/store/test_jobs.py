@@ -57,6 +57,8 @@ def test_update_rejects_unknown_fields_and_jobs(store: SqlStore) -> None:
     job, _ = store.create_job(project="p", kind="t2v", spec={})
     with pytest.raises(InvalidInput, match="attempts"):
         store.update_job(job.id, attempts=9)
+    with pytest.raises(InvalidInput, match="queued, running"):
+        store.update_job(job.id, status="paused")
     with pytest.raises(NotFound):
         store.update_job("job_missing", progress=1.0)
     assert store.get_job("job_missing") is None

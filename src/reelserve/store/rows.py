@@ -22,6 +22,7 @@ __all__ = [
     "artifact_from_row",
     "artifact_values",
     "job_from_row",
+    "job_status",
     "priority_rank",
     "stage_from_row",
 ]
@@ -98,6 +99,15 @@ def priority_rank(priority: Priority | str) -> int:
     except ValueError:
         valid = ", ".join(p.value for p in Priority)
         raise InvalidInput(f"unknown priority {priority!r}; use one of: {valid}", param="priority") from None
+
+
+def job_status(value: JobStatus | str) -> JobStatus:
+    """A ``JobStatus`` from a member or its value; raises ``InvalidInput`` naming the valid ones."""
+    try:
+        return JobStatus(value)
+    except ValueError:
+        valid = ", ".join(s.value for s in JobStatus)
+        raise InvalidInput(f"unknown job status {value!r}; use one of: {valid}", param="status") from None
 
 
 def add_seconds(old: Mapping[str, float], new: Mapping[str, float] | None) -> dict[str, float]:

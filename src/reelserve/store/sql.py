@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from reelserve.store.checkpoints import upsert_artifacts, upsert_stage
 from reelserve.store.engine import make_engine, transaction
 from reelserve.store.leases import claim_next, expire_leases
 from reelserve.store.migrations import migrate
-from reelserve.store.rows import artifact_from_row, job_from_row, priority_rank, stage_from_row
+from reelserve.store.rows import artifact_from_row, job_from_row, job_status, priority_rank, stage_from_row
 from reelserve.store.schema import artifacts as artifact_table
 from reelserve.store.schema import jobs, stages
 
@@ -65,10 +66,10 @@ class SqlStore:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
 
-    def _read(self) -> Any:
+    def _read(self) -> AbstractContextManager[sa.Connection]:
         return transaction(self.engine, write=False)
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractContextManager[sa.Connection]:
         return transaction(self.engine, write=True)
 
     # -- admission ----------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class SqlStore:
         if project is not None:
             query = query.where(jobs.c.project == project)
         if status is not None:
-            query = query.where(jobs.c.status.in_([JobStatus(s).value for s in status]))
+            query = query.where(jobs.c.status.in_([job_status(s).value for s in status]))
         if after is not None:
             query = query.where(jobs.c.id > after if order == "asc" else jobs.c.id < after)
         query = query.order_by(jobs.c.id.asc() if order == "asc" else jobs.c.id.desc()).limit(limit)
@@ -141,7 +142,7 @@ class SqlStore:
             )
         values = dict(fields)
         if "status" in values:
-            values["status"] = JobStatus(values["status"]).value
+            values["status"] = job_status(values["status"]).value
             if values["status"] != JobStatus.RUNNING.value:
                 values.update(_NO_LEASE)
         if "priority" in values:
@@ -166,7 +167,7 @@ class SqlStore:
         ``Conflict`` (a stale worker must not overwrite a user's cancel or another worker's
         success). A FAILED job may still become SUCCEEDED (a slow worker finished after its lease
         was declared lost)."""
-        status = JobStatus(status)
+        status = job_status(status)
         if not status.terminal:
             raise InvalidInput(f"finish_job needs a terminal status, not {status.value!r}", param="status")
         with self._write() as conn:
