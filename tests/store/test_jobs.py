@@ -89,6 +89,13 @@ def test_locked_sqlite_is_a_retryable_storage_error(tmp_path: Path, monkeypatch:
     store.close()
 
 
+def test_plain_postgresql_urls_use_psycopg() -> None:
+    for url in ("postgresql://postgres@127.0.0.1/test", "postgres://postgres@127.0.0.1/test"):
+        engine = engine_module.make_engine(url)
+        assert engine.dialect.driver == "psycopg"
+        engine.dispose()
+
+
 def test_unsupported_urls_are_rejected() -> None:
     with pytest.raises(InvalidInput, match="sqlite:///"):
         open_store("mysql://localhost/x")

@@ -45,6 +45,8 @@ def default_url(data_dir: Path) -> str:
 def make_engine(url: str) -> sa.Engine:
     """An engine for a ``sqlite:///file`` or ``postgresql+psycopg://`` URL; raises on anything else."""
     parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship (psycopg 3)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
