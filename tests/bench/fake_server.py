@@ -39,6 +39,7 @@ class FakeSettings:
     chunk_delay_s: float = 0.005
     timings: bool = True  #: put timings in the job object / headers
     path_dir: Path = field(default_factory=lambda: Path("/tmp"))
+    apis: tuple[str, ...] = ("openai", "sync", "mlcommons", "streaming")  #: which route families exist
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -183,14 +184,18 @@ class _Fake:
 def build_app(settings: FakeSettings) -> FastAPI:
     fake = _Fake(settings)
     app = FastAPI()
-    app.add_api_route("/v1/videos", fake.create, methods=["POST"])
-    app.add_api_route("/v1/videos/sync", fake.sync, methods=["POST"])
-    app.add_api_route("/v1/videos/generations", fake.generations, methods=["POST"])
-    app.add_api_route("/v1/videos/{job_id}", fake.retrieve, methods=["GET"])
-    app.add_api_route("/v1/videos/{job_id}/content", fake.content, methods=["GET"])
-    app.add_api_route("/fake/blob", fake.blob, methods=["GET"])
-    app.add_api_route("/v1/sessions", fake.new_session, methods=["POST"])
-    app.add_api_websocket_route("/v1/sessions/{session_id}/stream", fake.stream)
+    if "sync" in settings.apis:
+        app.add_api_route("/v1/videos/sync", fake.sync, methods=["POST"])
+        app.add_api_route("/fake/blob", fake.blob, methods=["GET"])
+    if "mlcommons" in settings.apis:
+        app.add_api_route("/v1/videos/generations", fake.generations, methods=["POST"])
+    if "openai" in settings.apis:
+        app.add_api_route("/v1/videos", fake.create, methods=["POST"])
+        app.add_api_route("/v1/videos/{job_id}", fake.retrieve, methods=["GET"])
+        app.add_api_route("/v1/videos/{job_id}/content", fake.content, methods=["GET"])
+    if "streaming" in settings.apis:
+        app.add_api_route("/v1/sessions", fake.new_session, methods=["POST"])
+        app.add_api_websocket_route("/v1/sessions/{session_id}/stream", fake.stream)
     return app
 
 
@@ -209,7 +214,9 @@ class FakeServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(build_app(self.settings), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            build_app(self.settings), log_level="warning", lifespan="off", timeout_graceful_shutdown=0.2
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

@@ -63,6 +63,7 @@ def bench(
     dino_weights: Annotated[str | None, typer.Option(help="Local DINO/ViT dir: subject consistency")] = None,
     clip_weights: Annotated[str | None, typer.Option(help="Local CLIP dir: background consistency")] = None,
     progress: Annotated[bool, typer.Option(help="Live progress (only on a terminal)")] = True,
+    plots: Annotated[bool, typer.Option(help="Write PNG plots beside report.md")] = True,
 ) -> None:
     """Run a benchmark against URL and write DIR/result_summary.json, events.jsonl and report.md."""
     try:
@@ -101,6 +102,7 @@ def bench(
             dino_weights=dino_weights,
             clip_weights=clip_weights,
             progress=progress,
+            plots=plots,
         )
         summary = asyncio.run(run_bench(cfg))
     except ReelserveError as exc:

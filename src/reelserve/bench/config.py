@@ -105,6 +105,7 @@ class BenchConfig:
     dino_weights: str | None = None  #: local dir with a DINO/ViT model: subject consistency
     clip_weights: str | None = None  #: local dir with a CLIP model: background consistency
     progress: bool = True
+    plots: bool = True  #: write the PNGs (matplotlib takes ~1 s)
 
     def __post_init__(self) -> None:
         self._check_counts()

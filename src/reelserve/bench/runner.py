@@ -60,7 +60,7 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 bench = _Bench(cfg, client, adapter, anchor, headers, progress, prompts, out)
                 await bench.run(summary)
                 records, main = bench.records, bench.main
-    _write_outputs(out, summary, records, anchor, main)
+    _write_outputs(out, summary, records, anchor, main if cfg.plots else None)
     return summary
 
 
