@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.encode_bench [--frames 81] [--size 512x512] [--preset medium]
                                                [--crf 23] [--threads 0] [--repeats 5]
+                                               [--frame-paths] [--without-diffusers]
 
 All three encode the same seeded, smooth moving gradients (compressible, like generated video) with
 libx264 at the same preset and CRF to yuv420p MP4 with +faststart:
@@ -89,6 +90,10 @@ def _cli(frames: np.ndarray, out: Path, args: argparse.Namespace) -> Callable[[]
 
 
 def _export_to_video(frames: np.ndarray, out: Path, args: argparse.Namespace) -> Callable[[], int]:
+    # Without imageio + imageio-ffmpeg, export_to_video silently switches to an OpenCV writer (mp4v,
+    # not H.264) or fails at call time; import them here so that a missing one skips this method.
+    import imageio  # noqa: F401
+    import imageio_ffmpeg  # noqa: F401
     from diffusers.utils import export_to_video
 
     floats = [frame.astype(np.float32) / 255 for frame in frames]
@@ -97,6 +102,35 @@ def _export_to_video(frames: np.ndarray, out: Path, args: argparse.Namespace) ->
 
     def run() -> int:
         export_to_video(floats, str(out), fps=args.fps, quality=quality)
+        return out.stat().st_size
+
+    return run
+
+
+def _frame_path(frames: np.ndarray, out: Path, args: argparse.Namespace, how: str) -> Callable[[], int]:
+    """A bare PyAV encode loop that differs only in how each numpy frame becomes an encoder input."""
+    import av
+
+    height, width = frames.shape[1:3]
+
+    def wrap(array: np.ndarray) -> av.VideoFrame:
+        if how == "from_ndarray":  # copies the array into a new frame
+            return av.VideoFrame.from_ndarray(array, format="rgb24")
+        frame = av.VideoFrame.from_numpy_buffer(array, format="rgb24")  # wraps, no copy
+        return frame.reformat(format="yuv420p") if how == "reformat" else frame
+
+    def run() -> int:
+        with av.open(str(out), "w", container_options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream(
+                "libx264", rate=args.fps, options={"preset": args.preset, "crf": str(args.crf)}
+            )
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.codec_context.thread_count = args.threads
+            for index, array in enumerate(frames):
+                frame = wrap(array)
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
         return out.stat().st_size
 
     return run
@@ -120,7 +154,44 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="0 = automatic (every core)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--without-diffusers", action="store_true", help="skip export_to_video (slow import)")
+    parser.add_argument(
+        "--frame-paths",
+        action="store_true",
+        help="also time bare PyAV loops: from_ndarray, from_numpy_buffer, explicit reformat to yuv420p",
+    )
     return parser.parse_args(argv)
+
+
+def _methods(frames: np.ndarray, tmp: Path, args: argparse.Namespace) -> dict[str, Callable[[], int]]:
+    methods = {"ours": _ours(frames, tmp / "ours.mp4", args)}
+    if shutil.which("ffmpeg"):
+        methods["ffmpeg CLI"] = _cli(frames, tmp / "cli.mp4", args)
+    try:
+        if not args.without_diffusers:
+            methods["export_to_video"] = _export_to_video(frames, tmp / "diffusers.mp4", args)
+    except ImportError as exc:
+        print(f"skipping export_to_video: {exc}")
+    if args.frame_paths:
+        for how in ("from_ndarray", "from_numpy_buffer", "reformat"):
+            methods[f"pyav {how}"] = _frame_path(frames, tmp / f"{how}.mp4", args, how)
+    return methods
+
+
+def _measure(
+    methods: dict[str, Callable[[], int]], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    for run in methods.values():
+        run()  # warm-up: page cache, imports, encoder libraries loaded
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    sizes: dict[str, int] = {}
+    names = list(methods)
+    for rep in range(repeats):
+        # Rotate the order each round so that no method always runs right after the same neighbour.
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            seconds, sizes[name] = _time(methods[name])
+            times[name].append(seconds)
+    return times, sizes
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -129,22 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     width, height = (int(v) for v in args.size.lower().split("x"))
     frames = gradient_clip(args.frames, width, height, args.seed)
     with tempfile.TemporaryDirectory(prefix="encode-bench-") as tmp:
-        methods = {"ours": _ours(frames, Path(tmp) / "ours.mp4", args)}
-        if shutil.which("ffmpeg"):
-            methods["ffmpeg CLI"] = _cli(frames, Path(tmp) / "cli.mp4", args)
-        try:
-            methods["export_to_video"] = _export_to_video(frames, Path(tmp) / "diffusers.mp4", args)
-        except ImportError as exc:
-            print(f"skipping export_to_video: {exc}")
-        for run in methods.values():
-            run()  # warm-up: page cache, imports, encoder libraries loaded
-        times: dict[str, list[float]] = {name: [] for name in methods}
-        sizes: dict[str, int] = {}
-        names = list(methods)
-        for rep in range(args.repeats):
-            for name in names[rep % len(names) :] + names[: rep % len(names)]:
-                seconds, sizes[name] = _time(methods[name])
-                times[name].append(seconds)
+        times, sizes = _measure(_methods(frames, Path(tmp), args), args.repeats)
     fps = {name: args.frames / statistics.median(values) for name, values in times.items()}
     print(
         f"{args.frames} frames {width}x{height} @ {args.fps} fps, libx264 preset={args.preset} "
@@ -152,12 +208,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:<16} {fps[name]:8.1f} frames/s  {median:7.3f} s  {sizes[name]:>9} bytes")
+        print(f"  {name:<22} {fps[name]:8.1f} frames/s  {median:7.3f} s  {sizes[name]:>9} bytes")
     if "export_to_video" in fps and (args.preset != "medium" or args.threads != 0):
         print("  note: export_to_video cannot take a preset or threads; it ran preset medium, threads auto")
     for other in ("ffmpeg CLI", "export_to_video"):
         if other in fps:
-            print(f"  ours / {other:<16} {fps['ours'] / fps[other]:5.2f}x")
+            print(f"  ours / {other:<15} {fps['ours'] / fps[other]:5.2f}x")
     return fps
 
 

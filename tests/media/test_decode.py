@@ -115,3 +115,12 @@ def test_audio_only_file_is_not_a_video(tmp_path: Path) -> None:
         container.mux(stream.encode(None))
     with pytest.raises(MediaError, match="no video stream"):
         probe(path)
+
+
+def test_far_apart_times_seek_and_stay_exact(make_clip: MakeClip) -> None:
+    frames = ramp_frames(60)
+    settings = EncodeSettings(preset="ultrafast", crf=0, gop=6)  # a keyframe every 0.5 s
+    path = make_clip(frames=frames, fps=12, settings=settings).path  # 5 s: gaps over 2 s seek
+    picked = list(decode_frames(path, times=[0.2, 2.9, 3.0, 4.75]))
+    assert [f.index for f in picked] == [2, 34, 36, 57]
+    assert [_level(f.rgb) for f in picked] == pytest.approx([8, 136, 144, 228], abs=2)

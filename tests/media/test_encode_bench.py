@@ -1,0 +1,34 @@
+"""The encode benchmark runs end to end on a tiny clip (figures are not asserted: this machine is shared)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from benchmarks import encode_bench
+
+
+def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "--frames",
+        "4",
+        "--size",
+        "64x48",
+        "--repeats",
+        "1",
+        "--preset",
+        "ultrafast",
+        "--without-diffusers",
+    ]
+    fps = encode_bench.main([*args, "--frame-paths"])
+    expected = {"ours", "pyav from_ndarray", "pyav from_numpy_buffer", "pyav reformat"}
+    if shutil.which("ffmpeg"):
+        expected.add("ffmpeg CLI")
+    assert set(fps) == expected and all(value > 0 for value in fps.values())
+    assert "ours" in capsys.readouterr().out
+
+
+def test_gradient_clip_is_seeded_and_moving() -> None:
+    a, b = encode_bench.gradient_clip(3, 32, 16, seed=1), encode_bench.gradient_clip(3, 32, 16, seed=1)
+    assert a.shape == (3, 16, 32, 3) and a.dtype.name == "uint8"
+    assert (a == b).all() and (a[0] != a[1]).any()
