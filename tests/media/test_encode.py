@@ -56,6 +56,9 @@ def test_other_codecs_round_trip(make_clip: MakeClip, codec: str, encoder: str, 
     assert result.encoder == encoder
     info = probe(result.path)
     assert (info.codec, info.frames, info.width, info.height, info.fps) == (name, 12, 64, 48, 24.0)
+    if name == "hevc":
+        with av.open(str(result.path)) as container:  # hvc1, not hev1: Apple players need it
+            assert container.streams.video[0].codec_context.codec_tag == "hvc1"
     last = list(decode_frames(result.path))[-1]
     np.testing.assert_allclose(last.rgb.reshape(-1, 3).mean(axis=0), (30, 160, 220), atol=6)
 

@@ -54,6 +54,7 @@ CODECS: dict[str, tuple[str, ...]] = {
 }
 
 _HARDWARE = frozenset({"h264_nvenc", "hevc_nvenc"})
+_HEVC = frozenset({"libx265", "hevc_nvenc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +171,14 @@ def add_video_stream(
     container: av.container.OutputContainer, choice: EncoderChoice, rate: Fraction
 ) -> av.video.stream.VideoStream:
     """Add an output stream for ``choice`` at ``rate`` (its codec time base becomes 1/rate)."""
-    stream = container.add_stream(choice.encoder, rate=rate, options=dict(choice.options))
-    return cast("av.video.stream.VideoStream", stream)
+    stream = cast(
+        "av.video.stream.VideoStream",
+        container.add_stream(choice.encoder, rate=rate, options=dict(choice.options)),
+    )
+    if choice.encoder in _HEVC and container.format.name in {"mp4", "mov"}:
+        # FFmpeg tags HEVC in MP4 as hev1; Apple players only play hvc1 (parameter sets in the header).
+        stream.codec_context.codec_tag = "hvc1"
+    return stream
 
 
 def configure_stream(
