@@ -116,6 +116,8 @@ def test_bad_settings_name_the_valid_choices() -> None:
         EncodeSettings(preset="warp")
     with pytest.raises(InvalidInput, match="crf"):
         EncodeSettings(crf=99)
+    with pytest.raises(UnknownName, match="yuv444p"):
+        EncodeSettings(pix_fmt="rgb24")
 
 
 def test_unwritable_path_is_a_media_error(tmp_path: Path) -> None:

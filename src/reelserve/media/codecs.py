@@ -20,6 +20,7 @@ from reelserve.core.errors import InvalidInput, MediaError, UnknownName
 
 __all__ = [
     "CODECS",
+    "PIX_FMTS",
     "X264_PRESETS",
     "EncodeSettings",
     "EncoderChoice",
@@ -53,6 +54,10 @@ CODECS: dict[str, tuple[str, ...]] = {
     "hevc_nvenc": ("hevc_nvenc", "libx265"),
 }
 
+#: Stored pixel formats we allow. All are YUV, so the encoder always converts (copies) the RGB input,
+#: which is what lets `VideoWriter` wrap caller arrays without copying them first.
+PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le")
+
 _HARDWARE = frozenset({"h264_nvenc", "hevc_nvenc"})
 _HEVC = frozenset({"libx265", "hevc_nvenc"})
 
@@ -72,6 +77,8 @@ class EncodeSettings:
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
             raise UnknownName("codec", self.codec, list(CODECS), param="codec")
+        if self.pix_fmt not in PIX_FMTS:
+            raise UnknownName("pixel format", self.pix_fmt, list(PIX_FMTS), param="pix_fmt")
         if self.preset not in X264_PRESETS:
             raise UnknownName("preset", self.preset, list(X264_PRESETS), param="preset")
         if not 0 <= self.crf <= 63:
