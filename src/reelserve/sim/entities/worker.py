@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from reelserve.sched.provision.gpus import GpuType
 from reelserve.sched.views import WorkerView
@@ -12,7 +12,7 @@ from reelserve.sim.entities.session import SimSession
 __all__ = ["SimWorker", "WorkerState"]
 
 
-class WorkerState(str, Enum):
+class WorkerState(StrEnum):
     """Where a worker is in its life; it is billed from WARMING until GONE."""
 
     WARMING = "warming"  #: rented, loading the model; takes no work

@@ -1,10 +1,11 @@
 """Streaming-session workloads: bursty arrivals, heavy-tailed lengths, idle gaps, prompt changes.
 
-Arrivals are a renewal process with gamma inter-arrival times whose coefficient of variation is
-``burstiness`` (1 = Poisson; larger = arrivals come in clumps). A session's total active time is
-Pareto with shape ``tail_alpha`` (heavy tail) and mean ``mean_active_s``; it is cut into active
-stretches (exponential, mean ``mean_stretch_s``) separated by idle gaps (exponential, mean
-``mean_idle_s``); prompt changes arrive as a Poisson process over active time.
+Arrivals are a Poisson process whose rate changes every ``burst_window_s`` by a lognormal factor
+with sigma = ``burstiness`` / 2 (0 = a plain Poisson process; 2 = peaks several times the mean).
+A session's total active time is Pareto with shape ``tail_alpha`` (heavy tail) and mean
+``mean_active_s``; it is cut into active stretches (exponential, mean ``mean_stretch_s``)
+separated by idle gaps (exponential, mean ``mean_idle_s``); prompt changes arrive as a Poisson
+process over active time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class StreamingShape:
 
     sessions: int = 5000  #: sessions arriving over the horizon
     hours: float = 1.0  #: horizon
-    burstiness: float = 2.0  #: coefficient of variation of inter-arrival times
+    burstiness: float = 2.0  #: rate modulation: lognormal sigma = burstiness / 2 per window (0 = Poisson)
+    burst_window_s: float = 300.0  #: length of a window of constant arrival rate
     mean_active_s: float = 180.0  #: mean total generating time per session
     tail_alpha: float = 1.6  #: Pareto shape of the total active time (smaller = heavier tail)
     mean_stretch_s: float = 45.0  #: mean active stretch between idle gaps
@@ -48,7 +50,7 @@ class StreamingShape:
         positive = {
             "sessions": self.sessions,
             "hours": self.hours,
-            "burstiness": self.burstiness,
+            "burst-window-s": self.burst_window_s,
             "mean-active-s": self.mean_active_s,
             "mean-stretch-s": self.mean_stretch_s,
             "chunk-frames": self.chunk_frames,
@@ -60,7 +62,12 @@ class StreamingShape:
                 raise InvalidInput(f"--{name} must be a positive number, got {value}", param=name)
         if self.tail_alpha <= 1.0:
             raise InvalidInput("--tail-alpha must be > 1 (the mean must exist)", param="tail-alpha")
-        if self.mean_idle_s < 0 or self.prompt_changes_per_min < 0 or not 0 <= self.big_share <= 1:
+        if (
+            self.burstiness < 0
+            or self.mean_idle_s < 0
+            or self.prompt_changes_per_min < 0
+            or not 0 <= self.big_share <= 1
+        ):
             raise InvalidInput(
                 "--mean-idle-s and --prompt-changes-per-min must be >= 0, --big-share in [0, 1]"
             )
@@ -69,11 +76,15 @@ class StreamingShape:
 
 
 def _arrivals(rng: np.random.Generator, shape: StreamingShape) -> np.ndarray:
+    """Arrival times: a Poisson process whose rate is modulated window by window (lognormal, sigma = b/2)."""
     horizon = shape.hours * 3600.0
-    cv2 = shape.burstiness**2
-    gaps = rng.gamma(1.0 / cv2, cv2, size=shape.sessions + 1)  # mean 1, CV = burstiness
-    times = np.cumsum(gaps)
-    return np.asarray(times[:-1] / times[-1] * horizon)
+    windows = max(1, math.ceil(horizon / shape.burst_window_s))
+    sigma = shape.burstiness / 2.0
+    weights = np.exp(sigma * rng.standard_normal(windows))
+    edges = np.linspace(0.0, horizon, windows + 1)
+    counts = rng.multinomial(shape.sessions, weights / weights.sum())
+    times = np.concatenate([rng.uniform(edges[k], edges[k + 1], size=counts[k]) for k in range(windows)])
+    return np.sort(times)
 
 
 def _segments(rng: np.random.Generator, shape: StreamingShape, active_s: float) -> tuple[Segment, ...]:

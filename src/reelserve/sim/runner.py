@@ -1,0 +1,160 @@
+"""Run a workload under several policies (and a sweep of budgets), and compare them.
+
+``run_sim`` returns the content of ``summary.json``: one entry per policy name (the fields of
+``metrics.summarize``) plus ``"_run"`` with the configuration, the frontier points and the
+closed-loop-vs-static comparison. Wall-clock times live only under ``"_run"."timing"``, so two
+runs with the same seed give identical policy entries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from reelserve.core.errors import InvalidInput
+from reelserve.sched.latency import Profile
+from reelserve.sim.cluster import ClusterSpec
+from reelserve.sim.jobs import run_jobs
+from reelserve.sim.metrics import Metrics
+from reelserve.sim.policies import resolve_policy
+from reelserve.sim.streaming import run_streaming
+from reelserve.sim.workload import Workload
+
+__all__ = ["RunOutput", "SimConfig", "compare", "run_one", "run_sim"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """One ``reelserve sim`` invocation after validation."""
+
+    cluster: ClusterSpec  #: the cluster at the full budget
+    policies: tuple[str, ...]  #: policy expressions, e.g. ("static", "closed-loop")
+    seed: int  #: seeds the workload and spot evictions
+    profile: Profile  #: model cost profile (job workloads)
+    frontier_gpus: tuple[int, ...] = ()  #: budgets to sweep for policies without autoscaling
+    frontier_per_gpu: tuple[float, ...] = ()  #: per-GPU targets to sweep for autoscaling policies
+
+
+@dataclass(slots=True)
+class RunOutput:
+    """One simulated run: its summary and the raw measurements the report plots."""
+
+    policy: str
+    summary: dict[str, Any]
+    metrics: Metrics
+    wall_s: float
+
+
+def run_one(workload: Workload, cluster: ClusterSpec, policy: str, seed: int, profile: Profile) -> RunOutput:
+    config = resolve_policy(policy)
+    start = time.perf_counter()
+    if workload.kind == "streaming":
+        summary, sworld = run_streaming(workload, cluster, config, seed)
+        metrics = sworld.metrics
+    else:
+        summary, jworld = run_jobs(workload, cluster, config, profile)
+        metrics = jworld.metrics
+    return RunOutput(policy, summary, metrics, time.perf_counter() - start)
+
+
+def _frontier(workload: Workload, cfg: SimConfig) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = []
+    for policy in cfg.policies:
+        autoscaled = resolve_policy(policy).autoscale
+        knobs: list[ClusterSpec] = []
+        if autoscaled:
+            knobs = [replace(cfg.cluster, per_gpu=c) for c in cfg.frontier_per_gpu]
+        else:
+            knobs = [
+                replace(cfg.cluster, gpus=g, min_gpus=min(cfg.cluster.min_gpus, g)) for g in cfg.frontier_gpus
+            ]
+        for cluster in knobs:
+            out = run_one(workload, cluster, policy, cfg.seed, cfg.profile)
+            s = out.summary
+            points.append(
+                {
+                    "policy": policy,
+                    "gpus": cluster.gpus,
+                    "per_gpu": cluster.per_gpu if autoscaled else None,
+                    "cost_usd": s["cost_usd"],
+                    "gpu_hours": s["gpu_hours"],
+                    "worst_chunk_latency_s": s["worst_chunk_latency_s"],
+                    "p99_chunk_latency_s": s["p99_chunk_latency_s"],
+                    "deadline_miss_rate": s["deadline_miss_rate"],
+                }
+            )
+    return points
+
+
+def _envelope(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(cost, latency) points -> the lower envelope: best latency reachable at or below each cost."""
+    out: list[tuple[float, float]] = []
+    for cost, lat in sorted(points):
+        if not out or lat < out[-1][1]:
+            out.append((cost, lat))
+    return out
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float | None:
+    if not xs or x < min(xs) or x > max(xs):
+        return None
+    return float(np.interp(x, xs, ys))
+
+
+def compare(points: list[dict[str, Any]], ours: dict[str, Any], baseline: str, metric: str) -> dict[str, Any]:
+    """Our run against the baseline's frontier: latency cut at equal cost, cost cut at equal latency.
+
+    Equal cost: the baseline's best ``metric`` at our cost (interpolated along its lower envelope).
+    Equal latency: the baseline's cost to reach our ``metric`` (interpolated the other way).
+    ``None`` when our point lies outside the baseline's swept range.
+    """
+    env = _envelope([(p["cost_usd"], p[metric]) for p in points if p["policy"] == baseline])
+    costs, lats = [c for c, _ in env], [latency for _, latency in env]
+    base_lat = _interp(ours["cost_usd"], costs, lats)
+    base_cost = _interp(ours[metric], lats[::-1], costs[::-1])
+    return {
+        "metric": metric,
+        "baseline": baseline,
+        "our_cost_usd": ours["cost_usd"],
+        "our_latency_s": ours[metric],
+        "baseline_latency_at_equal_cost_s": base_lat,
+        "latency_reduction_at_equal_cost": None
+        if base_lat is None
+        else round(1 - ours[metric] / base_lat, 4),
+        "baseline_cost_at_equal_latency_usd": base_cost,
+        "cost_reduction_at_equal_latency": None
+        if base_cost is None
+        else round(1 - ours["cost_usd"] / base_cost, 4),
+    }
+
+
+def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[RunOutput]]:
+    """Every policy at the full budget, then the frontier sweep; returns summary.json and the runs."""
+    if not cfg.policies:
+        raise InvalidInput("give at least one policy, e.g. --policies static,closed-loop", param="policies")
+    runs = [run_one(workload, cfg.cluster, p, cfg.seed, cfg.profile) for p in cfg.policies]
+    summary: dict[str, Any] = {r.policy: r.summary for r in runs}
+    frontier = _frontier(workload, cfg) if (cfg.frontier_gpus or cfg.frontier_per_gpu) else []
+    comparisons = []
+    if frontier and "static" in cfg.policies:
+        for r in runs:
+            if r.policy != "static":
+                for metric in ("worst_chunk_latency_s", "p99_chunk_latency_s"):
+                    comparisons.append({"policy": r.policy, **compare(frontier, r.summary, "static", metric)})
+    summary["_run"] = {
+        "workload": workload.name,
+        "kind": workload.kind,
+        "sessions": len(workload.sessions),
+        "jobs": len(workload.jobs),
+        "horizon_s": workload.horizon_s,
+        "seed": cfg.seed,
+        "cluster": asdict(cfg.cluster),
+        "profile": asdict(cfg.profile),
+        "frontier": frontier,
+        "comparison": comparisons,
+        "timing": {"wall_s": {r.policy: round(r.wall_s, 3) for r in runs}},
+    }
+    return summary, runs
