@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,6 +41,24 @@ def test_segments_concatenate_into_a_playable_mp4(tmp_path: Path) -> None:
     assert np.diff([f.time_s for f in decoded]) == pytest.approx([1 / 24] * 29)  # one timeline, no gaps
     assert [round(f.rgb.mean() / 4) for f in decoded] == list(range(30))  # every frame, in order
     assert (probe(path).width, probe(path).height) == (64, 48)
+
+
+@pytest.mark.parametrize(
+    ("codec", "encoder"), [("h264", "libx264"), ("h265", "libx265"), ("av1", "libsvtav1")]
+)
+def test_uneven_chunks_keep_one_gapless_timeline_from_zero(tmp_path: Path, codec: str, encoder: str) -> None:
+    if encoder not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {encoder}")
+    frames, sizes = ramp_frames(40), [1, 2, 7, 1, 13, 16]  # tiny chunks have no reorder delay to hide
+    bounds = np.cumsum([0, *sizes])
+    chunks = [frames[a:b] for a, b in itertools.pairwise(bounds)]
+    init, segments = _stream(chunks, EncodeSettings(codec=codec, preset="medium"))
+    path = tmp_path / "stream.mp4"
+    path.write_bytes(init + b"".join(segments))
+    with av.open(str(path)) as container:
+        decoded = list(container.decode(video=0))
+    assert [float(f.time) for f in decoded] == pytest.approx([i / 24 for i in range(40)])
+    assert [round(f.to_ndarray(format="gray").mean() / 4) for f in decoded] == list(range(40))
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="the ffprobe CLI is not installed")

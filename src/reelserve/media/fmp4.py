@@ -10,6 +10,10 @@ as a complete little fragmented file — fresh encoder, flush, trailer — makes
 once and makes every chunk start with a keyframe (closed GOP, independently decodable). Two fields
 then stitch the fragments into one timeline: ``mfhd.sequence_number`` (set through the muxer's
 ``fragment_index`` option) and ``tfdt.baseMediaDecodeTime`` (patched here; ISO/IEC 14496-12 §8.8.12).
+B-frames are turned off: with reordering, the first decode time of a chunk depends on the chunk's
+length (a one-frame chunk has no reorder delay), and the muxer shifts each chunk's timeline by it.
+Without them every chunk decodes from 0 in its own file, so chunk k starts at frames-so-far exactly,
+and the stream's first frame is presented at 0 (no edit list needed).
 The init segment stays valid for every chunk because the same encoder settings give the same
 parameter sets; that is checked, not assumed.
 """
@@ -108,6 +112,9 @@ class FragmentedEncoder:
         try:
             stream = add_video_stream(container, self._choice, self.rate)
             configure_stream(stream, self.settings, *self.size)
+            # No B-frames: decode order = presentation order, so every chunk's first packet has dts 0
+            # and its fragment starts exactly where the previous one ended (see module docstring).
+            stream.codec_context.max_b_frames = 0
             container.start_encoding()  # writes ftyp+moov (empty_moov) into the buffer now
         except (av.FFmpegError, ValueError) as exc:
             with contextlib.suppress(av.FFmpegError):
