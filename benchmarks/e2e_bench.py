@@ -1,0 +1,85 @@
+"""End-to-end generation: where the time goes, and how much the engine itself costs.
+
+Runs real jobs (tiny-wan by default) through the real runner, store and blob store, and prints the
+split text / denoise / VAE decode / encode / storage, the wall time from claim to success, and the
+engine overhead = wall − (model + encode): everything that is neither the model nor the codec
+(metadata transactions, checkpoints, hashing, thumbnails, manifest). Goal: ≤ 5 %.
+
+    .venv/bin/python -m benchmarks.e2e_bench [--sizes 128x128x17,256x256x17] [--steps 4] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from reelserve.core.records import GenerationSpec, JobStatus
+from reelserve.local import open_data_dir
+from reelserve.models.registry import load_model
+from reelserve.pipeline.manifest import timing_split
+from reelserve.pipeline.runner import JobRunner
+from reelserve.pipeline.submit import submit_generation
+
+
+def run_once(data: Path, spec: GenerationSpec) -> dict[str, float]:
+    with open_data_dir(data) as dd:
+        job, _ = submit_generation(dd.store, spec)
+        runner = JobRunner(dd.store, dd.blobs)
+        t0 = time.perf_counter()
+        claimed = dd.store.claim_job(runner.worker_id, runner.lease_s, job_id=job.id)
+        assert claimed is not None
+        done = runner.run(claimed)
+        wall = time.perf_counter() - t0
+        assert done.status is JobStatus.SUCCEEDED, done.error_message
+        split = timing_split(dd.store.get_stages(job.id))
+    split["wall"] = wall
+    split["overhead"] = wall - split["model"] - split.get("encode", 0.0)
+    return split
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny-wan")
+    parser.add_argument("--sizes", default="128x128x17,256x256x17", help="WxHxFRAMES, comma separated")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint-every", type=int, default=2)
+    args = parser.parse_args()
+    load_model(args.model)  # weights load once per worker; not part of a job
+    print(
+        f"model={args.model} steps={args.steps} checkpoint_every={args.checkpoint_every} "
+        f"repeats={args.repeats} (median)"
+    )
+    cols = ("text", "denoise", "vae", "encode", "storage", "wall", "overhead")
+    print(f"{'size':>12} " + " ".join(f"{c:>8}" for c in cols))
+    for size in args.sizes.split(","):
+        w, h, f = (int(x) for x in size.split("x"))
+        spec = GenerationSpec(
+            prompt="a red car at night",
+            model=args.model,
+            width=w,
+            height=h,
+            num_frames=f,
+            steps=args.steps,
+            seed=1,
+            checkpoint_every=args.checkpoint_every,
+        )
+        runs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(args.repeats + 1):
+                result = run_once(Path(tmp) / f"d{i}", spec)
+                if i:  # the first run warms caches (allocator, codec tables)
+                    runs.append(result)
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        share = 100 * med["overhead"] / med["wall"]
+        keys = ("text", "denoise", "vae_decode", "encode", "io", "wall", "overhead")
+        print(
+            f"{size:>12} " + " ".join(f"{med.get(k, 0.0):8.3f}" for k in keys) + f"  ({share:.1f}% overhead)"
+        )
+
+
+if __name__ == "__main__":
+    main()
