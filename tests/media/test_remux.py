@@ -8,7 +8,7 @@ import pytest
 
 from reelserve.core.errors import InvalidInput, MediaError
 from reelserve.media import EncodeSettings, concat, decode_frames, probe, split_at_keyframes
-from tests.media.conftest import FAST, MakeClip, gradient_frames, ramp_frames, solid_frames
+from tests.media.conftest import FAST, MakeClip, gradient_frames, leftovers, ramp_frames, solid_frames
 
 GOP12 = EncodeSettings(preset="ultrafast", crf=0, gop=12)  # a keyframe every 0.5 s at 24 fps
 
@@ -71,3 +71,18 @@ def test_split_bad_arguments(tmp_path: Path, make_clip: MakeClip) -> None:
         split_at_keyframes(make_clip(settings=FAST).path, 0)
     with pytest.raises(MediaError):
         split_at_keyframes(tmp_path / "missing.mp4", 1.0)
+
+
+def test_truncated_input_fails_whole_and_leaves_nothing(tmp_path: Path, make_clip: MakeClip) -> None:
+    data = make_clip(frames=gradient_frames(48), settings=GOP12).path.read_bytes()  # index in front
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    out = tmp_path / "chunks"
+    out.mkdir()
+    with pytest.raises(MediaError, match="truncated"):
+        split_at_keyframes(cut, 0.5, out)
+    assert list(out.iterdir()) == []  # the chunks written before the error are removed too
+    with pytest.raises(MediaError, match="truncated"):
+        concat([cut], tmp_path / "joined.mp4")
+    assert not (tmp_path / "joined.mp4").exists()
+    assert leftovers(tmp_path) == [] and leftovers(out) == []

@@ -44,11 +44,18 @@ _Packet: TypeAlias = "av.Packet[Any]"  # packets here always carry a dts (see `_
 def _packets(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
 ) -> Iterator[tuple[_Packet, int, int]]:
-    """Yield (packet, dts, pts) for every packet worth copying."""
+    """Yield (packet, dts, pts) for every packet worth copying; `MediaError` if the file is cut short."""
+    copied = 0
     # The demuxer ends with an empty flush packet (no timestamps); it carries nothing to copy.
     for packet in container.demux(stream):
         if packet.dts is not None and packet.size:
+            copied += 1
             yield packet, packet.dts, packet.pts if packet.pts is not None else packet.dts
+    if stream.frames and copied < stream.frames:
+        # A truncated MP4 with its index in front demuxes "fine", just with frames missing.
+        raise MediaError(
+            f"{container.name} is truncated: it holds {copied} of the {stream.frames} frames it lists"
+        )
 
 
 def _shift(packet: _Packet, dts: int, pts: int, ticks: int) -> None:
