@@ -97,7 +97,9 @@ def test_damaged_files_raise_media_error_on_decode(tmp_path: Path, make_clip: Ma
         list(decode_frames(bad))
 
 
-@pytest.mark.parametrize("kind", ["empty", "garbage", "text", "missing", "truncated-moov-last"])
+@pytest.mark.parametrize(
+    "kind", ["empty", "garbage", "text", "missing", "truncated-faststart", "truncated-moov-last"]
+)
 def test_damaged_files_raise_media_error_on_probe(tmp_path: Path, make_clip: MakeClip, kind: str) -> None:
     with pytest.raises(MediaError):
         probe(_damaged(tmp_path, make_clip, kind))

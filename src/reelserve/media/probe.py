@@ -42,9 +42,21 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
     return 0.0
 
 
+def _check_complete(path: str | os.PathLike[str], stream: av.video.stream.VideoStream) -> None:
+    # An MP4 cut short after its index (faststart) opens fine; its index then points past the end.
+    needed = max((entry.pos + entry.size for entry in stream.index_entries), default=0)
+    size = os.path.getsize(path)
+    if needed > size:
+        raise MediaError(f"{path} is truncated: its index needs {needed} bytes but the file has {size}")
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe the first video stream of ``path``; raise `MediaError` if it cannot be read."""
+    """Describe the first video stream of ``path`` from its headers and index (nothing is decoded).
+
+    Raises `MediaError` for a missing, empty, corrupt, non-video or truncated file.
+    """
     with open_video(path) as (container, stream):
+        _check_complete(path, stream)
         ctx = stream.codec_context
         if not ctx.width or not ctx.height or stream.time_base is None:
             raise MediaError(f"{path} has a video stream without a size or time base; the file is damaged")
