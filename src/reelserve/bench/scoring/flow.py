@@ -21,11 +21,18 @@ def _shifts(radius: int) -> list[tuple[int, int]]:
     return sorted(shifts, key=lambda d: (abs(d[0]) + abs(d[1]), d))
 
 
-def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """image moved by (dy, dx), edges replicated: out[y, x] = image[y - dy, x - dx]."""
-    h, w = image.shape
-    padded = np.pad(image, ((abs(dy), abs(dy)), (abs(dx), abs(dx))), mode="edge")
-    return padded[abs(dy) - dy : abs(dy) - dy + h, abs(dx) - dx : abs(dx) - dx + w]
+class _Shifter:
+    """Views of one image moved by (dy, dx) with replicated edges, from a single padded copy."""
+
+    def __init__(self, image: np.ndarray, radius: int) -> None:
+        self.padded = np.pad(image, radius, mode="edge")
+        self.radius = radius
+        self.h, self.w = image.shape
+
+    def shifted(self, dy: int, dx: int) -> np.ndarray:
+        """out[y, x] = image[y - dy, x - dx] (clamped at the edges)."""
+        top, left = self.radius - dy, self.radius - dx
+        return self.padded[top : top + self.h, left : left + self.w]
 
 
 def _block_sums(diff: np.ndarray, block: int) -> np.ndarray:
@@ -35,10 +42,11 @@ def _block_sums(diff: np.ndarray, block: int) -> np.ndarray:
 
 def block_flow(prev: np.ndarray, curr: np.ndarray, block: int = 8, radius: int = 6) -> np.ndarray:
     """Per-block motion (dy, dx) from ``prev`` to ``curr`` (H×W float): shape (H/b, W/b, 2)."""
-    best = np.full(_block_sums(curr, block).shape, np.inf, dtype=np.float64)
+    source = _Shifter(prev, radius)
+    best = np.full(_block_sums(curr, block).shape, np.inf)
     flow = np.zeros((*best.shape, 2), dtype=np.float32)
     for dy, dx in _shifts(radius):
-        cost = _block_sums(np.abs(curr - _shift(prev, dy, dx)), block)
+        cost = _block_sums(np.abs(curr - source.shifted(dy, dx)), block)
         better = cost < best - 1e-6
         best[better] = cost[better]
         flow[better] = (dy, dx)
@@ -47,24 +55,29 @@ def block_flow(prev: np.ndarray, curr: np.ndarray, block: int = 8, radius: int =
 
 def interpolate_middle(prev: np.ndarray, nxt: np.ndarray, block: int = 8, radius: int = 4) -> np.ndarray:
     """Predict the frame halfway between two (H×W float) by symmetric (bilateral) block matching."""
-    best = np.full(_block_sums(prev, block).shape, np.inf, dtype=np.float64)
-    predicted = (prev + nxt) / 2
-    out = predicted.copy()
-    h, w = best.shape[0] * block, best.shape[1] * block
-    for dy, dx in _shifts(radius):
-        before, after = _shift(prev, dy, dx), _shift(nxt, -dy, -dx)
-        cost = _block_sums(np.abs(before - after), block)
+    before, after = _Shifter(prev, radius), _Shifter(nxt, radius)
+    shifts = _shifts(radius)
+    best = np.full(_block_sums(prev, block).shape, np.inf)
+    choice = np.zeros(best.shape, dtype=np.int32)
+    for index, (dy, dx) in enumerate(shifts):
+        cost = _block_sums(np.abs(before.shifted(dy, dx) - after.shifted(-dy, -dx)), block)
         better = cost < best - 1e-6
         best[better] = cost[better]
-        mask = np.kron(better, np.ones((block, block), dtype=bool))
-        out[:h, :w][mask] = ((before + after) / 2)[:h, :w][mask]
+        choice[better] = index
+    out = (prev + nxt) / 2  # pixels outside whole blocks keep the plain average
+    h, w = best.shape[0] * block, best.shape[1] * block
+    per_pixel = np.repeat(np.repeat(choice, block, axis=0), block, axis=1)
+    for index in np.unique(choice):
+        dy, dx = shifts[index]
+        mask = per_pixel == index
+        out[:h, :w][mask] = ((before.shifted(dy, dx) + after.shifted(-dy, -dx)) / 2)[:h, :w][mask]
     return out
 
 
 def dynamic_degree(frames_gray: np.ndarray, height: int, width: int) -> dict[str, float | bool]:
     """VBench's rule on block flow: a pair is moving when the mean of its top 5% flow magnitudes
     exceeds 6 px × min(H, W)/256; the video is dynamic when at least round(4·T/16) pairs move."""
-    small, factor = downscale(frames_gray)
+    small, factor = downscale(frames_gray, max_side=128)
     threshold = 6.0 * min(height, width) / 256.0
     scores = []
     for prev, curr in itertools.pairwise(small):
