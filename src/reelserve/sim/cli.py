@@ -99,8 +99,8 @@ def sim_command(
     prompt_changes_per_min: Annotated[
         float, typer.Option(help="Streaming: prompt changes per minute.")
     ] = 0.5,
-    resolution: Annotated[str, typer.Option(help="Streaming: 360p, 480p, 720p, 1080p, 4K.")] = "480p",
-    compute_units: Annotated[float, typer.Option(help="Streaming: relative model cost.")] = 1.0,
+    resolution: Annotated[str, typer.Option(help="Streaming: 360p, 480p, 720p, 1080p, 4K.")] = "720p",
+    compute_units: Annotated[float, typer.Option(help="Streaming: relative model cost.")] = 1.5,
     big_share: Annotated[float, typer.Option(help="Streaming: share of sessions on a 2x model.")] = 0.0,
     count: Annotated[int, typer.Option(help="Batch: variants.")] = 10_000,
     deadline_h: Annotated[float, typer.Option(help="Batch: hours until due.")] = 8.0,

@@ -29,6 +29,7 @@ class ClusterSpec:
     notice_s: float = 30.0  #: spot eviction notice
     evictions_per_h: float | None = None  #: spot evictions per GPU-hour; None = the GPU type's figure
     deadline_ms: float = 1000.0  #: per-chunk latency target
+    coalesce_wait_s: float = 0.3  #: coalescing: an off-grid chunk waits this long at most for the iteration
     restore_mb_per_ms: float = 25.0  #: host-to-GPU restore bandwidth (offloaded sessions)
     reinit_ms: float = 2000.0  #: rebuilding a session's state from scratch after an eviction
     reference_gpu: str = "B300"  #: the latency model's numbers are for this GPU

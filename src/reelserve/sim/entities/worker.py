@@ -35,6 +35,7 @@ class SimWorker:
     state: WorkerState = WorkerState.WARMING
     billed_to: float | None = None
     sessions: dict[str, SimSession] = field(default_factory=dict)  #: resident sessions by id
+    anchor: float | None = None  #: start of its first forward; its iteration grid is anchor + k * period
     forward_start: float = 0.0  #: start of the planned or running forward
     busy_until: float = 0.0  #: end of the planned or running forward
     degraded: int = 0  #: chunks of that forward run below the requested quality

@@ -1,9 +1,11 @@
 """The state of a simulated streaming cluster and the mechanics of forwards, sessions and GPUs.
 
 Mechanics only: *where* sessions go and *how many* GPUs run is decided by the ``sched`` policies in
-``control.py``. A worker runs forwards back to back while chunks are due: without coalescing each
-forward serves one chunk (earliest due first); with coalescing it serves every due chunk up to the
-batch capacity. A forward of ``b`` chunks takes TurboServe's per-chunk latency with ``load = b``
+``control.py``. Each GPU iterates on a grid of one chunk period; its sessions fall into lockstep on that grid
+(``_next_due``). When chunks are due, the GPU runs them back to back: without the ``coalescing``
+policy one chunk per forward (so the k-th chunk of an iteration waits for k-1 forwards); with it,
+every due chunk in one coalesced forward, and a chunk due just before the GPU's next iteration
+waits for it (``coalesce_wait_s``). A forward of ``b`` chunks takes TurboServe's per-chunk latency with ``load = b``
 (scaled by the GPU's speed). Chunk k+1 of a session is due ``period`` after chunk k was due (real-time
 playback), or at once if the session has fallen behind. Per-chunk latency = completion - due time;
 a session's first chunk is reported as TTFF instead.
@@ -158,9 +160,18 @@ class StreamWorld:
             w.busy_until = w.forward_start = now
             return []
         start = max(now, soonest)
-        due = [s for s in active if s.ready_at <= start]
-        due.sort(key=lambda m: (m.next_request, m.spec.id))
-        batch = due[: w.capacity] if self.policy.coalesce else due[:1]
+        if w.anchor is None:
+            w.anchor = start
+        if self.policy.coalesce:
+            # sched.batching's max-wait rule: an off-grid chunk waits for the GPU's next iteration if that
+            # is close, so it joins the coalesced forward instead of delaying it
+            grid = w.anchor + math.ceil((start - w.anchor) / self.period - 1e-9) * self.period
+            if grid - start <= self.cluster.coalesce_wait_s and any(s.ready_at > start for s in active):
+                start = grid
+            batch = [s for s in active if s.ready_at <= start]
+        else:
+            due = [s for s in active if s.ready_at <= start]
+            batch = [min(due, key=lambda m: (m.next_request, m.spec.id))]
         ms, degraded = self._forward_ms(batch, w, start)
         w.forward_start = start
         w.busy_until = start + ms / 1000.0
@@ -177,7 +188,7 @@ class StreamWorld:
         base = max(self._base_ms(s) for s in batch)
         tokens = max(s.view.prompt_tokens for s in batch)
         b = len(batch)
-        rest = 0.015 * tokens + 55.0 * (b - 1) + 18.0 * (b / w.capacity) ** 2
+        rest = 0.015 * tokens + 55.0 * (b - 1) + 18.0 * (b / w.capacity) ** 2  # TurboServe, load = b
         if not self.policy.adaptive_quality:
             return (base + rest) / w.speedup, False
         due = min(s.next_request for s in batch) + self.deadline_s
@@ -223,7 +234,7 @@ class StreamWorld:
                 self.metrics.chunk_latency_s.append(self.now - s.next_request)
             s.left -= 1
             s.chunk_index += 1
-            s.next_request = max(s.next_request + self.period, self.now)
+            s.next_request = self._next_due(w, s.next_request)
             s.ready_at = max(s.ready_at, s.next_request)
             seg = s.spec.segments[s.segment]
             if s.left > 0:
@@ -245,6 +256,18 @@ class StreamWorld:
             events.append(Resume(self.now + seg.idle_s, sid))
         w.inflight = ()
         return events + self.kick(w)
+
+    def _next_due(self, w: SimWorker, due: float) -> float:
+        """When the next chunk is due: a period after this one, or earlier at the GPU's next iteration.
+
+        Every GPU iterates on a grid ``anchor + k * period``; a session that joined off the grid (new,
+        resumed, migrated) snaps to it, so all sessions of a GPU fall into lockstep (buffering < 1 period
+        ahead of playback). A session that fell behind asks for its next chunk at once.
+        """
+        natural = due + self.period
+        anchor = w.anchor if w.anchor is not None else self.now
+        grid = anchor + math.ceil((self.now - anchor) / self.period + 1e-9) * self.period
+        return max(self.now, min(natural, grid))
 
     def _migration_ms(self, s: SimSession) -> float:
         return 8.0 + s.spec.state_mb / 32.0

@@ -37,8 +37,8 @@ class StreamingShape:
     prompt_changes_per_min: float = 0.5  #: prompt changes per minute of active time
     chunk_frames: int = 32  #: frames per chunk
     fps: int = 16  #: playback rate; a chunk is due every chunk_frames / fps seconds
-    resolution: str = "480p"  #: output resolution
-    compute_units: float = 1.0  #: relative model cost
+    resolution: str = "720p"  #: output resolution
+    compute_units: float = 1.5  #: relative model cost (1.5: a ~14B-class streaming model)
     big_share: float = 0.0  #: share of sessions on a 2x-cost model (a second model size)
     state_mb: float = 256.0  #: per-session state
 
