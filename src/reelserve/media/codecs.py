@@ -138,10 +138,15 @@ _OPTIONS: dict[str, Callable[[EncodeSettings], dict[str, str]]] = {
 }
 
 
-def try_open_encoder(encoder: str, options: dict[str, str], width: int, height: int, rate: Fraction) -> None:
-    """Open and drop a codec context: the cheapest way to learn whether a device encoder works here."""
+def try_open_encoder(
+    encoder: str, options: dict[str, str], width: int, height: int, rate: Fraction, pix_fmt: str = "yuv420p"
+) -> None:
+    """Open and drop a codec context: the cheapest way to learn whether a device encoder works here.
+
+    Raises what FFmpeg raises (`av.FFmpegError`, or `ValueError` for an unsupported pixel format).
+    """
     ctx = cast("av.video.codeccontext.VideoCodecContext", av.CodecContext.create(encoder, "w"))
-    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
     ctx.time_base = 1 / rate
     ctx.framerate = rate
     ctx.options = dict(options)
@@ -163,7 +168,7 @@ def choose_encoder(settings: EncodeSettings, width: int, height: int, rate: Frac
         options = _OPTIONS[encoder](settings)
         if encoder in _HARDWARE:
             try:
-                try_open_encoder(encoder, options, width, height, rate)
+                try_open_encoder(encoder, options, width, height, rate, settings.pix_fmt)
             except (av.FFmpegError, ValueError) as exc:
                 reasons.append(f"{encoder} could not be opened, no usable device? ({exc})")
                 continue

@@ -120,7 +120,7 @@ def _at_times(
             shown, ahead = None, next(frames, None)
         while ahead is not None and convert.time_s(ahead) <= target + _EPS:
             shown, ahead = ahead, next(frames, None)
-        chosen = shown or ahead  # a target before the first frame gets the first frame
+        chosen = shown if shown is not None else ahead  # before the first frame: the first frame
         if chosen is None:
             raise MediaError(f"{container.name} has no decodable frames")
         yield convert(chosen)
