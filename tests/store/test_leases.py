@@ -175,3 +175,13 @@ def test_concurrent_claimers_never_share_a_job(store: SqlStore) -> None:
         t.join()
     assert not errors
     assert sorted(claimed) == sorted(ids)
+
+
+def test_claim_a_named_job(store: SqlStore) -> None:
+    first = _job(store)
+    wanted = _job(store, priority=Priority.BATCH)
+    job = store.claim_job("cli", 60, job_id=wanted)
+    assert job is not None and job.id == wanted and job.attempts == 1
+    assert store.claim_job("cli", 60, job_id=wanted) is None  # already running
+    assert store.claim_job("cli", 60, job_id="job_missing") is None
+    assert store.claim_job("w", 60).id == first  # type: ignore[union-attr]
