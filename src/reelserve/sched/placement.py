@@ -102,7 +102,9 @@ class _Cluster:
         self.load[i] = len(act)
         self.base[i] = max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in act), default=0)
         self.tokens[i] = max((s.prompt_tokens for s in act), default=0)
-        self.has_room[i] = self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
+        self.has_room[i] = (
+            self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
+        )
 
     def latency(self) -> F64:
         lat = self.base + 0.015 * self.tokens + 55.0 * (self.load - 1) + 18.0 * (self.load / self.cap) ** 2
@@ -164,7 +166,7 @@ def _evacuate_and_offload(
     return pending
 
 
-def _rebalance_round(c: _Cluster, p: PlacementParams) -> Move | None:
+def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move | None:
     lat = c.latency()
     w = int(np.argmax(lat))
     worst = float(lat[w])
@@ -175,7 +177,8 @@ def _rebalance_round(c: _Cluster, p: PlacementParams) -> Move | None:
     room[w] = False
     if not room.any():
         return None
-    for s in sorted((m for m in c.members[w] if m.active), key=lambda m: (m.state_mb, m.id)):
+    movable = (m for m in c.members[w] if m.active and m.id not in moved)  # one move per session per call
+    for s in sorted(movable, key=lambda m: (m.state_mb, m.id)):
         without = worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
         after = np.maximum(c.with_session(s), without)
         gain = np.where(room, worst - after, -np.inf) - p.lam * migration_ms(s)
@@ -209,11 +212,13 @@ def plan_placement(
         else:
             c.add(t, s)
             place.append((s.id, c.ids[t]))
+    moved = {m.session_id for m in moves}
     for _ in range(params.max_rounds if params.rebalance else 0):
-        move = _rebalance_round(c, params)
+        move = _rebalance_round(c, params, moved)
         if move is None:
             break
         moves.append(move)
+        moved.add(move.session_id)
     lat = c.latency()
     return PlacementDecision(
         tuple(place), tuple(moves), tuple(offload), tuple(unplaced), float(lat.max()) if lat.size else 0.0

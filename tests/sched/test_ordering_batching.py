@@ -1,0 +1,74 @@
+"""Ordering (priority classes, EDF, least slack) and batching (compatible keys, full / waited / deadline)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from reelserve.core.errors import InvalidInput, UnknownName
+from reelserve.core.records import Priority
+from reelserve.sched import RequestView, form_batches, order_requests
+
+
+def req(rid: str, arrival: float = 0.0, deadline: float | None = None, **kw: object) -> RequestView:
+    return RequestView(rid, arrival, deadline=deadline, **kw)  # type: ignore[arg-type]
+
+
+def test_interactive_before_batch_then_edf_and_deadlines_before_none() -> None:
+    reqs = [
+        req("b1", 0, 5, priority=Priority.BATCH),
+        req("i-none", 0, None),
+        req("i-late", 1, 9),
+        req("i-early", 2, 3),
+    ]
+    assert order_requests(reqs, now=0).request_ids == ("i-early", "i-late", "i-none", "b1")
+
+
+def test_edf_order_holds_on_random_queues() -> None:
+    rng = random.Random(3)
+    for _ in range(50):
+        reqs = [req(f"r{i}", rng.random(), rng.random() * 10) for i in range(20)]
+        ids = order_requests(reqs, now=0).request_ids
+        deadlines = [next(r.deadline for r in reqs if r.id == i) for i in ids]
+        assert deadlines == sorted(deadlines)
+
+
+def test_least_slack_uses_service_time() -> None:
+    short = req("short", 0, 10, est_service_s=1)
+    long = req("long", 0, 11, est_service_s=5)  # later deadline, less slack
+    assert order_requests([short, long], 0, "edf").request_ids == ("short", "long")
+    assert order_requests([short, long], 0, "least-slack").request_ids == ("long", "short")
+
+
+def test_unknown_rule_lists_valid_names() -> None:
+    with pytest.raises(UnknownName, match="edf, fifo, least-slack"):
+        order_requests([], 0, "sjf")
+
+
+def test_batches_group_compatible_requests_and_respect_max_batch() -> None:
+    a = {"model": "wan", "width": 640, "height": 360, "frames": 17, "steps": 4}
+    b = {**a, "steps": 8}
+    reqs = [req(f"a{i}", 0, 10 + i, **a) for i in range(5)] + [req("b0", 0, 10, **b)]
+    plan = form_batches(reqs, now=0, max_batch=2, max_wait_s=1)
+    seen = [rid for batch in plan.batches for rid in batch.request_ids]
+    assert sorted(seen) == sorted(r.id for r in reqs)  # every request exactly once
+    for batch in plan.batches:
+        assert len(batch.request_ids) <= 2
+        assert len({next(r.batch_key for r in reqs if r.id == i) for i in batch.request_ids}) == 1
+    full = [bt for bt in plan.batches if bt.reason == "full"]
+    assert [bt.request_ids for bt in full] == [("a0", "a1"), ("a2", "a3")]  # EDF within a key
+
+
+def test_batch_waits_then_dispatches_on_max_wait_or_deadline() -> None:
+    lone = req("x", arrival=0.0, deadline=100.0, est_service_s=1.0)
+    waiting = form_batches([lone], now=0.01, max_batch=4, max_wait_s=0.05).batches[0]
+    assert not waiting.ready and waiting.dispatch_at == pytest.approx(0.05)
+    assert form_batches([lone], now=0.05, max_batch=4, max_wait_s=0.05).batches[0].reason == "max_wait"
+    urgent = req("u", arrival=0.0, deadline=1.0, est_service_s=0.99)
+    assert form_batches([urgent], now=0.02, max_batch=4, max_wait_s=0.05).batches[0].reason == "deadline"
+
+
+def test_batching_rejects_bad_limits() -> None:
+    with pytest.raises(InvalidInput):
+        form_batches([], now=0, max_batch=0)

@@ -1,0 +1,139 @@
+"""Placement and min–max rebalancing: nothing lost, bottleneck never worse, thresholds respected."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from reelserve.sched import (
+    PlacementParams,
+    SessionView,
+    WorkerView,
+    chunk_latency_ms,
+    migration_ms,
+    plan_placement,
+    worker_chunk_latency_ms,
+)
+from reelserve.sched.latency import Profile
+
+
+def bottleneck(sessions: list[SessionView], workers: list[WorkerView]) -> float:
+    return max(
+        worker_chunk_latency_ms([s for s in sessions if s.worker == w.id], w.capacity) for w in workers
+    )
+
+
+def apply(sessions: list[SessionView], decision: object) -> list[SessionView]:
+    from dataclasses import replace
+
+    where = {s.id: s.worker for s in sessions}
+    for sid, wid in decision.place:  # type: ignore[attr-defined]
+        where[sid] = wid
+    for m in decision.moves:  # type: ignore[attr-defined]
+        assert where[m.session_id] == m.source
+        where[m.session_id] = m.target
+    for sid in decision.offload:  # type: ignore[attr-defined]
+        where[sid] = None
+    return [replace(s, worker=where[s.id]) for s in sessions]
+
+
+def random_cluster(
+    rng: random.Random, n_workers: int, n_sessions: int
+) -> tuple[list[SessionView], list[WorkerView]]:
+    workers = [
+        WorkerView(f"w{i:02d}", capacity=8, memory_slots=16, accepting=rng.random() > 0.1)
+        for i in range(n_workers)
+    ]
+    sessions = []
+    for i in range(n_sessions):
+        active = rng.random() > 0.2
+        worker = rng.choice(workers).id if rng.random() > 0.15 else None
+        sessions.append(
+            SessionView(
+                f"s{i:03d}",
+                worker,
+                active,
+                state_mb=rng.choice([128.0, 256.0, 512.0]),
+                resolution=rng.choice(["480p", "720p"]),
+                idle_since=None if active else 0.0,
+            )
+        )
+    return sessions, workers
+
+
+def test_no_session_is_lost_and_moves_are_consistent_on_random_clusters() -> None:
+    rng = random.Random(7)
+    for trial in range(40):
+        sessions, workers = random_cluster(rng, rng.randint(2, 12), rng.randint(0, 80))
+        params = PlacementParams(offload_idle=trial % 2 == 0)
+        d = plan_placement(sessions, workers, now=10.0, params=params)
+        touched = [sid for sid, _ in d.place] + [m.session_id for m in d.moves] + list(d.offload)
+        rebalanced = [m.session_id for m in d.moves if m.gain_ms > 0]
+        assert len(set(rebalanced)) == len(rebalanced)
+        ids = {s.id for s in sessions}
+        assert set(touched) <= ids and set(d.unplaced) <= ids
+        after = apply(sessions, d)
+        by_id = {s.id: s for s in after}
+        assert set(by_id) == ids  # nothing dropped
+        accepting = {w.id for w in workers if w.accepting}
+        for s in after:
+            if s.active and s.id not in d.unplaced:
+                assert s.worker is not None  # every active session has a worker unless reported unplaced
+            if s.id in {sid for sid, _ in d.place} or s.id in {m.session_id for m in d.moves}:
+                assert s.worker in accepting
+        assert len([m for m in d.moves if m.gain_ms > 0]) <= params.max_rounds
+
+
+def test_rebalancing_lowers_the_bottleneck_and_respects_the_gain_threshold() -> None:
+    workers = [WorkerView("a", 8, 16), WorkerView("b", 8, 16), WorkerView("c", 8, 16)]
+    sessions = [SessionView(f"s{i}", "a") for i in range(7)] + [SessionView("t0", "b")]
+    before = bottleneck(sessions, workers)
+    d = plan_placement(sessions, workers, 0.0, PlacementParams(offload_idle=False))
+    assert len(d.moves) == 3 and all(m.source == "a" and m.gain_ms > 40 for m in d.moves)
+    after = bottleneck(apply(sessions, d), workers)
+    assert after < before and d.bottleneck_ms == pytest.approx(after)
+    # a threshold above any possible gain stops every move
+    none = plan_placement(sessions, workers, 0.0, PlacementParams(min_gain_ms=10_000))
+    assert none.moves == ()
+    off = plan_placement(sessions, workers, 0.0, PlacementParams(rebalance=False))
+    assert off.moves == ()
+
+
+def test_new_sessions_go_to_the_least_loaded_worker_and_idle_ones_are_offloaded() -> None:
+    workers = [WorkerView("a", 8, 16), WorkerView("b", 8, 16)]
+    sessions = [
+        SessionView("busy1", "a"),
+        SessionView("busy2", "a"),
+        SessionView("sleepy", "b", active=False, idle_since=0.0),
+        SessionView("new", None),
+    ]
+    d = plan_placement(sessions, workers, 5.0, PlacementParams(rebalance=False, offload_after_s=2.0))
+    assert d.place == (("new", "b"),) and d.offload == ("sleepy",)
+    kept = plan_placement(sessions, workers, 1.0, PlacementParams(rebalance=False, offload_after_s=2.0))
+    assert kept.offload == ()  # not idle long enough
+
+
+def test_sessions_leave_a_worker_that_stops_accepting() -> None:
+    workers = [WorkerView("doomed", 8, 16, accepting=False), WorkerView("ok", 8, 16)]
+    sessions = [SessionView("x", "doomed"), SessionView("y", "doomed", active=False, idle_since=0.0)]
+    d = plan_placement(sessions, workers, 0.0, PlacementParams(offload_idle=False))
+    assert {(m.session_id, m.target) for m in d.moves} == {("x", "ok"), ("y", "ok")}
+    d2 = plan_placement(sessions, workers, 0.0, PlacementParams(offload_idle=True, offload_after_s=100))
+    assert d2.offload == ("y",) and [m.session_id for m in d2.moves] == ["x"]
+
+
+def test_full_cluster_leaves_sessions_unplaced() -> None:
+    workers = [WorkerView("a", 1, 1)]
+    d = plan_placement([SessionView("x", "a"), SessionView("new", None)], workers, 0.0, PlacementParams())
+    assert d.unplaced == ("new",) and d.place == ()
+
+
+def test_latency_model_matches_the_turboserve_formula() -> None:
+    # 180 * 1 * 1.0 * max(0.5, sqrt(64/64)) + 0.015*100 + 55*3 + 18*(4/8)^2
+    assert chunk_latency_ms(1.0, "720p", 64, 100, 4, 8) == pytest.approx(180 + 1.5 + 165 + 4.5)
+    assert chunk_latency_ms(1.0, "360p", 8, 0, 1, 8) == pytest.approx(180 * 0.45 * 0.5 + 18 / 64)
+    assert migration_ms(SessionView("s", None, state_mb=320)) == pytest.approx(18.0)
+    assert migration_ms(SessionView("s", None, migration_ms=3.0)) == 3.0
+    p = Profile("m", "H100", 10.0, 2.0, 1.0, 1.0, 0.5)
+    assert p.clip_ms(1000, 1000, 1, steps=4, batch=2) == pytest.approx(4 * (10 + 2 * 2) + 1.5 * 2)
