@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from reelserve.core.errors import InvalidInput
@@ -23,7 +25,7 @@ def test_ladder_degrades_steps_then_resolution_then_fps_monotonically() -> None:
     costs = [lv.cost for lv in ladder]
     assert costs == sorted(costs, reverse=True) and len(set(costs)) == len(costs)
     phases = []
-    for prev, cur in zip(ladder, ladder[1:], strict=False):
+    for prev, cur in itertools.pairwise(ladder):
         if cur.steps < prev.steps:
             phases.append("steps")
         elif cur.width * cur.height < prev.width * prev.height:
