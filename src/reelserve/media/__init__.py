@@ -11,10 +11,12 @@ Errors are `reelserve.core.errors.InvalidInput` (bad arguments or frames) and `M
     probe.py    probe -> VideoInfo
     thumbs.py   thumbnail (JPEG), spritesheet
     remux.py    concat, split_at_keyframes (no re-encoding)
+    _input.py   open_video: open a file for reading with clear MediaErrors (also used by decoders elsewhere)
 """
 
 from __future__ import annotations
 
+from reelserve.media._input import open_video
 from reelserve.media.codecs import CODECS, EncoderChoice, EncodeSettings, choose_encoder
 from reelserve.media.decode import DecodedFrame, decode_frames
 from reelserve.media.encode import EncodeResult, VideoWriter, encode_video
@@ -38,6 +40,7 @@ __all__ = [
     "concat",
     "decode_frames",
     "encode_video",
+    "open_video",
     "probe",
     "split_at_keyframes",
     "spritesheet",
