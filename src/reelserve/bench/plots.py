@@ -51,9 +51,8 @@ def _cdf(ax: Any, records: list[QueryRecord]) -> bool:
 def _throughput(ax: Any, series: list[tuple[float, float]]) -> bool:
     if not series:
         return False
-    ax.bar(
-        [t for t, _ in series], [v for _, v in series], width=0.9 * (series[1][0] if len(series) > 1 else 1)
-    )
+    width = series[1][0] if len(series) > 1 else 1.0
+    ax.bar([t for t, _ in series], [v for _, v in series], width=0.9 * width, align="edge")
     ax.set(xlabel="time since start (s)", ylabel="videos completed / s", title="Throughput over time")
     return True
 

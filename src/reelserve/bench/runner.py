@@ -133,7 +133,8 @@ class _Bench:
         queries = build_queries(self.prompts, cfg.queries, cfg.seed, "performance")
         self.main = await self._phase(self._scenario_phase("performance", queries), cfg.delivery[0])
         perf = phase_summary(self.main.records, self.main.duration_s)
-        perf["throughput_series"] = throughput_series(self.main.records, self.main.start_ns)
+        bucket_s = max(1.0, round(self.main.duration_s / 40))  # about 40 bars, whole seconds
+        perf["throughput_series"] = throughput_series(self.main.records, self.main.start_ns, bucket_s)
         summary["performance"] = {"scenario": cfg.scenario.value, **perf}
         summary["headline"] = headline(cfg.scenario, perf)
         summary["answers"] = answers(perf, cfg)

@@ -24,10 +24,10 @@ def _shifts(radius: int) -> list[tuple[int, int]]:
 class _Shifter:
     """Views of one image moved by (dy, dx) with replicated edges, from a single padded copy."""
 
-    def __init__(self, image: np.ndarray, radius: int) -> None:
+    def __init__(self, image: np.ndarray, radius: int, block: int) -> None:
         self.padded = np.pad(image, radius, mode="edge")
         self.radius = radius
-        self.h, self.w = image.shape
+        self.h, self.w = image.shape[0] // block * block, image.shape[1] // block * block  # whole blocks
 
     def shifted(self, dy: int, dx: int) -> np.ndarray:
         """out[y, x] = image[y - dy, x - dx] (clamped at the edges)."""
@@ -36,13 +36,20 @@ class _Shifter:
 
 
 def _block_sums(diff: np.ndarray, block: int) -> np.ndarray:
-    h, w = diff.shape[0] // block * block, diff.shape[1] // block * block
-    return diff[:h, :w].reshape(h // block, block, w // block, block).sum(axis=(1, 3))
+    """Sum of each block×block tile of a (whole-block) H×W array, in two cheap reductions."""
+    h, w = diff.shape
+    rows = diff.reshape(h // block, block, w).sum(axis=1)
+    return rows.reshape(h // block, w // block, block).sum(axis=2)
+
+
+def _crop(image: np.ndarray, block: int) -> np.ndarray:
+    return image[: image.shape[0] // block * block, : image.shape[1] // block * block]
 
 
 def block_flow(prev: np.ndarray, curr: np.ndarray, block: int = 8, radius: int = 6) -> np.ndarray:
     """Per-block motion (dy, dx) from ``prev`` to ``curr`` (H×W float): shape (H/b, W/b, 2)."""
-    source = _Shifter(prev, radius)
+    source = _Shifter(prev, radius, block)
+    curr = _crop(curr, block)
     best = np.full(_block_sums(curr, block).shape, np.inf)
     flow = np.zeros((*best.shape, 2), dtype=np.float32)
     for dy, dx in _shifts(radius):
@@ -55,9 +62,9 @@ def block_flow(prev: np.ndarray, curr: np.ndarray, block: int = 8, radius: int =
 
 def interpolate_middle(prev: np.ndarray, nxt: np.ndarray, block: int = 8, radius: int = 4) -> np.ndarray:
     """Predict the frame halfway between two (H×W float) by symmetric (bilateral) block matching."""
-    before, after = _Shifter(prev, radius), _Shifter(nxt, radius)
+    before, after = _Shifter(prev, radius, block), _Shifter(nxt, radius, block)
     shifts = _shifts(radius)
-    best = np.full(_block_sums(prev, block).shape, np.inf)
+    best = np.full(_block_sums(_crop(prev, block), block).shape, np.inf)
     choice = np.zeros(best.shape, dtype=np.int32)
     for index, (dy, dx) in enumerate(shifts):
         cost = _block_sums(np.abs(before.shifted(dy, dx) - after.shifted(-dy, -dx)), block)
@@ -70,14 +77,16 @@ def interpolate_middle(prev: np.ndarray, nxt: np.ndarray, block: int = 8, radius
     for index in np.unique(choice):
         dy, dx = shifts[index]
         mask = per_pixel == index
-        out[:h, :w][mask] = ((before.shifted(dy, dx) + after.shifted(-dy, -dx)) / 2)[:h, :w][mask]
+        out[:h, :w][mask] = ((before.shifted(dy, dx) + after.shifted(-dy, -dx)) / 2)[mask]
     return out
 
 
 def dynamic_degree(frames_gray: np.ndarray, height: int, width: int) -> dict[str, float | bool]:
     """VBench's rule on block flow: a pair is moving when the mean of its top 5% flow magnitudes
-    exceeds 6 px × min(H, W)/256; the video is dynamic when at least round(4·T/16) pairs move."""
-    small, factor = downscale(frames_gray, max_side=128)
+    exceeds 6 px × min(H, W)/256; the video is dynamic when at least round(4·T/16) pairs move.
+    ``frames_gray`` may be smaller than ``height``×``width``: flow is scaled back to full size."""
+    small, steps = downscale(frames_gray, max_side=128)
+    factor = steps * width / frames_gray.shape[2]
     threshold = 6.0 * min(height, width) / 256.0
     scores = []
     for prev, curr in itertools.pairwise(small):

@@ -19,7 +19,7 @@ from reelserve.bench.scoring.flow import dynamic_degree
 from reelserve.bench.scoring.hard import Expected, hard_checks
 from reelserve.bench.scoring.neural import FeatureModel, consistency
 from reelserve.bench.scoring.temporal import motion_smoothness, temporal_flickering
-from reelserve.bench.scoring.video import decode, gray
+from reelserve.bench.scoring.video import decode
 
 __all__ = ["DIMENSIONS", "Scorer", "aggregate"]
 
@@ -55,7 +55,7 @@ class Scorer:
                 "hard": hard_checks(None, self.expected, f"{type(exc).__name__}: {exc}"),
                 "dimensions": {},
             }
-        luma = gray(clip.frames)
+        luma = clip.luma
         flicker = temporal_flickering(clip.frames)
         smooth = motion_smoothness(luma)
         dynamic = dynamic_degree(luma, clip.height, clip.width)

@@ -16,27 +16,37 @@ __all__ = ["Clip", "decode", "downscale", "encode_mp4", "gray"]
 @dataclass(frozen=True, slots=True)
 class Clip:
     frames: np.ndarray  #: uint8, T×H×W×3 (RGB)
+    luma: np.ndarray  #: float32, T×h×w, scaled by FFmpeg so the longer side is ≤ 256 (motion metrics)
     fps: float  #: the stream's average rate
     width: int
     height: int
     codec: str
 
 
-def decode(source: str | Path | bytes) -> Clip:
+def decode(source: str | Path | bytes, luma_side: int = 256) -> Clip:
     """Every frame of the first video stream. Raises av.FFmpegError / ValueError if undecodable."""
     file: Any = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     with av.open(file) as container:
         if not container.streams.video:
             raise ValueError("the file has no video stream")
         stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        frames, lumas = [], []
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            scale = min(1.0, luma_side / max(frame.width, frame.height))
+            size = {
+                "width": max(8, round(frame.width * scale)),
+                "height": max(8, round(frame.height * scale)),
+            }
+            lumas.append(frame.to_ndarray(format="gray", **size))
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         codec = stream.codec_context.name
     if not frames:
         raise ValueError("the video stream holds no frames")
     stack = np.stack(frames)
-    return Clip(frames=stack, fps=fps, width=stack.shape[2], height=stack.shape[1], codec=codec)
+    luma = np.stack(lumas).astype(np.float32)
+    return Clip(frames=stack, luma=luma, fps=fps, width=stack.shape[2], height=stack.shape[1], codec=codec)
 
 
 def encode_mp4(frames: np.ndarray, fps: int, codec: str = "libx264") -> bytes:
