@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from reelserve.core.records import Job, JobStatus
 from reelserve.store.rows import job_from_row
-from reelserve.store.schema import jobs
+from reelserve.store.schema import CLAIM_ORDER, jobs
 
 __all__ = ["LEASE_EXPIRED", "claim_next", "expire_leases"]
 
@@ -83,11 +83,7 @@ def claim_next(
         query = query.where(jobs.c.id == job_id)
     if kinds is not None:
         query = query.where(jobs.c.kind.in_(list(kinds)))
-    row = conn.execute(
-        query.order_by(jobs.c.priority, jobs.c.deadline.asc().nulls_last(), jobs.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
+    row = conn.execute(query.order_by(*CLAIM_ORDER).limit(1).with_for_update(skip_locked=True)).first()
     if row is None:
         return None
     timings = dict(row.timings or {})

@@ -2,8 +2,8 @@
 
 Conventions: timestamps are unix seconds as floats; JSON columns hold plain dicts (JSONB on
 PostgreSQL); ``jobs.priority`` is a small integer rank (lower runs first) so that the claim index
-``(status, priority, deadline, id)`` orders interactive work before batch work. The tables are
-created by the migrations in ``migrations.py``, never by ``metadata.create_all``.
+orders interactive work before batch work. The tables are created by the migrations in
+``migrations.py``, never by ``metadata.create_all``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from reelserve.core.records import Priority
 
 __all__ = [
+    "CLAIM_ORDER",
     "PRIORITY_FROM_RANK",
     "PRIORITY_RANK",
     "artifacts",
@@ -62,11 +63,17 @@ jobs = sa.Table(
     sa.Column("timings", Json, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
-    sa.Index("ix_jobs_claim", "status", "priority", "deadline", "id"),
     sa.Index("ix_jobs_lease", "status", "lease_expires_at"),
     sa.Index("ix_jobs_project", "project", "id"),
     sa.Index("ux_jobs_idempotency", "project", "idempotency_key", unique=True),
 )
+
+#: The claim order, ``priority, deadline (none last), id``, as one index both backends can walk
+#: from its start: SQLite sorts NULLs first and cannot declare NULLS LAST in an index, so
+#: "no deadline" sorts last through the ``deadline IS NULL`` flag (the claim query orders by
+#: ``CLAIM_ORDER`` — the very same expressions).
+CLAIM_ORDER = (jobs.c.priority, jobs.c.deadline.is_(None), jobs.c.deadline, jobs.c.id)
+sa.Index("ix_jobs_claim", jobs.c.status, *CLAIM_ORDER)
 
 stages = sa.Table(
     "stages",
