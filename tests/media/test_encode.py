@@ -178,3 +178,10 @@ def test_codec_missing_from_the_build_is_a_clear_media_error(monkeypatch: pytest
     assert choice.encoder == "libx264" and "h264_nvenc is not in this FFmpeg build" in (
         choice.fallback_reason or ""
     )
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])
+def test_other_containers_by_suffix(make_clip: MakeClip, suffix: str) -> None:
+    info = probe(make_clip(f"clip{suffix}", frames=gradient_frames(10)).path)
+    assert (info.frames, info.width, info.height, info.codec) == (10, 64, 48, "h264")
+    assert info.duration_s == pytest.approx(10 / 24, abs=0.05)
