@@ -1,0 +1,169 @@
+"""The model worker's step loop: continuous batching and preemption over ``WanT2V.step_many``.
+
+Each ``tick`` asks ``sched.continuous.plan_step`` what to do at this step boundary, checkpoints the
+preempted items (``WanT2V.dump_state``: latents + solver history, so they resume without redoing a
+step), admits new ones (fresh noise, or ``load_state`` of their checkpoint), runs ONE batched
+denoising step for the running set, and decodes the items that finished (one batched VAE decode).
+A model error fails exactly the items of the failing batch; the worker stays healthy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from reelserve.core.errors import ModelError, ReelserveError
+from reelserve.core.records import Priority
+from reelserve.models.wan import DenoiseState, TextCond, WanT2V
+from reelserve.sched.continuous import plan_step
+from reelserve.sched.views import RequestView
+
+__all__ = ["Batcher", "WorkItem"]
+
+
+@dataclass(eq=False)
+class WorkItem:
+    """One clip or chunk to denoise and decode on this worker."""
+
+    id: str
+    cond: TextCond
+    seed: int
+    width: int
+    height: int
+    frames: int
+    steps: int
+    on_done: Callable[[WorkItem, np.ndarray | None, ReelserveError | None], None]
+    priority: Priority = Priority.INTERACTIVE
+    deadline: float | None = None  #: monotonic seconds
+    cond_latents: torch.Tensor | None = None
+    arrival: float = field(default_factory=time.monotonic)
+    state: DenoiseState | None = None
+    checkpoint: bytes | None = None  #: set while preempted
+    started: float | None = None  #: wall clock of the first step
+    steps_run: int = 0  #: denoising steps this worker executed for it (a redo would show here)
+    preemptions: int = 0
+    max_batch: int = 0  #: the largest batch it ran in
+    latents: torch.Tensor | None = None  #: final latents, set when done
+
+    def view(self) -> RequestView:
+        return RequestView(
+            self.id, self.arrival, self.priority, self.deadline, 0.0, "m",
+            self.width, self.height, self.frames, self.steps,
+        )  # fmt: skip
+
+
+class Batcher:
+    """Waiting and running items of one model worker. Not thread-safe: the worker loop owns it."""
+
+    def __init__(self, model: WanT2V, max_batch: int = 4, max_wait_s: float = 0.01, preempt: bool = True):
+        self.model = model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.preempt = preempt
+        self.waiting: dict[str, WorkItem] = {}
+        self.running: dict[str, WorkItem] = {}
+        self.batch_sizes: list[int] = []  #: size of every step's batch (metrics)
+        self.preempted = 0
+
+    def submit(self, item: WorkItem) -> None:
+        self.waiting[item.id] = item
+
+    def cancel(self, item_id: str) -> WorkItem | None:
+        return self.waiting.pop(item_id, None) or self.running.pop(item_id, None)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.running or self.waiting)
+
+    def tick(self) -> float | None:
+        """Run one step (or nothing); returns when to tick again if nothing ran (monotonic), else None."""
+        now = time.monotonic()
+        plan = plan_step(
+            [i.view() for i in self.running.values()],
+            [i.view() for i in self.waiting.values()],
+            now,
+            max_batch=self.max_batch,
+            max_wait_s=self.max_wait_s,
+            preempt=self.preempt,
+        )
+        for vid in plan.preempt:
+            self._park(self.running.pop(vid))
+        for aid in plan.admit:
+            self._admit(self.waiting.pop(aid))
+        if not self.running:
+            return plan.wake_at if plan.wake_at is not None else now + 0.5
+        self._step()
+        return None
+
+    def _park(self, item: WorkItem) -> None:
+        assert item.state is not None
+        item.checkpoint = self.model.dump_state(item.state)
+        item.state = None
+        item.preemptions += 1
+        self.preempted += 1
+        self.waiting[item.id] = item
+
+    def _admit(self, item: WorkItem) -> None:
+        if item.checkpoint is not None:
+            item.state = self.model.load_state(item.checkpoint)
+            item.checkpoint = None
+        else:
+            cond = None if item.cond_latents is None else item.cond_latents
+            item.state = self.model.start(
+                seeds=[item.seed], width=item.width, height=item.height, frames=item.frames,
+                steps=item.steps, cond_latents=cond,
+            )  # fmt: skip
+        if item.started is None:
+            item.started = time.time()
+        self.running[item.id] = item
+
+    def _step(self) -> None:
+        items = list(self.running.values())
+        n = len(items)
+        self.batch_sizes.append(n)
+        try:
+            self.model.step_many([i.state for i in items], [i.cond for i in items])  # type: ignore[misc]
+        except ReelserveError as exc:
+            self._fail(items, exc)
+            return
+        except Exception as exc:  # a bug in the model must fail its batch, not the worker
+            self._fail(items, ModelError(f"{type(exc).__name__}: {exc}"))
+            return
+        for i in items:
+            i.steps_run += 1
+            i.max_batch = max(i.max_batch, n)
+        done = [i for i in items if i.state is not None and i.state.done]
+        if done:
+            self._finish(done)
+
+    def _finish(self, done: list[WorkItem]) -> None:
+        for i in done:
+            self.running.pop(i.id, None)
+        try:
+            frames = self.model.decode(torch.cat([i.state.latents for i in done]))  # type: ignore[union-attr]
+        except ReelserveError as exc:
+            self._fail(done, exc)
+            return
+        for k, i in enumerate(done):
+            i.latents = i.state.latents  # type: ignore[union-attr]
+            i.state = None
+            i.on_done(i, frames[k], None)
+
+    def _fail(self, items: list[WorkItem], exc: ReelserveError) -> None:
+        for i in items:
+            self.running.pop(i.id, None)
+            i.state = None
+            i.on_done(i, None, exc)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "running": len(self.running),
+            "waiting": len(self.waiting),
+            "steps": len(self.batch_sizes),
+            "preempted": self.preempted,
+        }

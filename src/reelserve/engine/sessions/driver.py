@@ -1,0 +1,148 @@
+"""One session's life, chunk by chunk, and the state moves it goes through at chunk boundaries.
+
+    loop: wait until runnable → place (new: open; offloaded or lost: restore the checkpoint;
+          pending move: migrate) → apply a prompt change → chunk k on its worker → encode the
+          fMP4 segment (CPU pool) → publish (binary segment + JSON timing) → checkpoint = state after k
+
+Every state move happens under ``session.lock`` and only between chunks, so a chunk never runs on two
+workers and a worker never loses a session with a chunk in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from reelserve.core.errors import ReelserveError
+from reelserve.engine.model.client import WorkerLost
+from reelserve.engine.sessions.session import Session, SessionStatus
+from reelserve.engine.sessions.spec import ChunkRecord
+from reelserve.sched.placement import PlacementParams, plan_placement
+
+if TYPE_CHECKING:
+    from reelserve.engine.sessions.manager import SessionManager
+
+__all__ = ["drive", "migrate", "offload"]
+
+_PLACE_ONLY = PlacementParams(rebalance=False, offload_idle=False)
+
+
+async def _call(mgr: SessionManager, worker: str, op: str, **args: Any) -> Any:
+    return await asyncio.wrap_future(mgr.pool.client(worker).call(op, **args))
+
+
+def _alive(mgr: SessionManager, worker: str | None) -> bool:
+    return worker is not None and worker in mgr.pool.workers and mgr.pool.client(worker).alive()
+
+
+async def migrate(mgr: SessionManager, s: Session, target: str) -> None:
+    """Move the live state to ``target`` (caller holds ``s.lock``; no chunk in flight)."""
+    assert s.worker is not None
+    t0 = time.perf_counter()
+    state = await _call(mgr, s.worker, "export", sid=s.id)
+    await _call(mgr, target, "restore", sid=s.id, state=state)
+    seconds = time.perf_counter() - t0
+    s.worker, s.state = target, state
+    s.migrations += 1
+    mgr.metrics.migrations.inc()
+    mgr.metrics.migration_seconds.observe(seconds)
+    mgr.migration_times.append(seconds)
+
+
+async def offload(mgr: SessionManager, s: Session) -> None:
+    """Move an idle session's state to host memory (frees its slot on the worker)."""
+    async with s.lock:
+        if s.worker is None or s.active or s.status.terminal:
+            return
+        s.state = await _call(mgr, s.worker, "export", sid=s.id)
+        s.worker, s.offloaded = None, True
+        s.offloads += 1
+        mgr.metrics.offloads.inc()
+
+
+def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
+    views = [v for v in mgr.session_views() if v.id != s.id]
+    views.append(mgr.session_view(s, worker=None, active=True))
+    decision = plan_placement(views, mgr.pool.views(), time.monotonic(), _PLACE_ONLY)
+    return dict(decision.place).get(s.id)
+
+
+async def _place(mgr: SessionManager, s: Session) -> None:
+    if s.pending_move and _alive(mgr, s.worker) and _alive(mgr, s.pending_move):
+        target, s.pending_move = s.pending_move, None
+        if target != s.worker and mgr.pool.accepting.get(target, False):
+            await migrate(mgr, s, target)
+    s.pending_move = None
+    if _alive(mgr, s.worker):
+        return
+    if s.worker is not None:  # its worker died: resume from the checkpoint after the last chunk
+        s.recoveries += 1
+        mgr.metrics.recoveries.inc()
+        s.worker = None
+    while (target := _choose_worker(mgr, s)) is None:
+        await asyncio.sleep(0.05)  # every worker is full or starting; wait for room
+    if s.state is None:
+        await _call(mgr, target, "open", sid=s.id, spec=s.spec.to_dict())
+    else:
+        await _call(mgr, target, "restore", sid=s.id, state=s.state)
+    s.worker, s.offloaded = target, False
+
+
+async def _chunk(mgr: SessionManager, s: Session) -> None:
+    assert s.worker is not None
+    if s.pending_prompt is not None:
+        prompt, s.pending_prompt = s.pending_prompt, None
+        changed = prompt != s.spec.prompt
+        await _call(mgr, s.worker, "prompt", sid=s.id, prompt=prompt)
+        s.spec = s.spec.with_prompt(prompt)
+    else:
+        changed = False
+    requested = time.time()
+    res = await _call(mgr, s.worker, "chunk", sid=s.id, index=s.next_index)
+    frames = res["frames"]
+    encoder = mgr.encoders[s.id]
+    segment = await asyncio.get_running_loop().run_in_executor(mgr.encode_pool, encoder.encode_chunk, frames)
+    rec = ChunkRecord(
+        s.id, s.next_index, int(frames.shape[0]), len(segment), requested, res["started"], res["generated"],
+        time.time(), requested + s.spec.deadline_ms / 1000.0, s.worker, res["batch_size"], changed,
+    )  # fmt: skip
+    s.state = res["state"]
+    s.next_index += 1
+    s.frames_hash.update(frames.tobytes())
+    s.publish(segment, rec)
+    mgr.observe_chunk(rec)
+
+
+async def _step(mgr: SessionManager, s: Session) -> bool:
+    """One pass of the loop; False when the session is over."""
+    await s.runnable.wait()
+    if s.status.terminal:
+        return False
+    if s.spec.max_chunks is not None and s.next_index >= s.spec.max_chunks:
+        await mgr.release(s, SessionStatus.FINISHED)
+        return False
+    async with s.lock:
+        await _place(mgr, s)
+        if not s.active:
+            return True
+        # WorkerLost: the next pass re-places it and redoes this chunk from the checkpoint
+        with contextlib.suppress(WorkerLost):
+            await _chunk(mgr, s)
+    return True
+
+
+async def drive(mgr: SessionManager, s: Session) -> None:
+    """The session's task: generate until finished, closed or failed."""
+    s.frames_hash = s.frames_hash or hashlib.sha256()
+    try:
+        while await _step(mgr, s):
+            pass
+    except asyncio.CancelledError:
+        raise
+    except ReelserveError as exc:
+        await mgr.release(s, SessionStatus.FAILED, {"code": exc.code, "message": exc.message})
+    except Exception as exc:  # a bug must end the session visibly, not hang its listeners
+        await mgr.release(s, SessionStatus.FAILED, {"code": "internal_error", "message": type(exc).__name__})

@@ -1,0 +1,231 @@
+"""The session manager: sessions of one API process, their model workers, and the control loop.
+
+Lifecycle: ``await start()`` (starts the model workers and the control loop) → ``create`` sessions →
+a session starts generating when its first listener subscribes → ``await stop()``. Runs on the API's
+event loop; model calls go to worker processes, encoding to a thread pool (PyAV releases the GIL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reelserve.core.errors import Conflict, InvalidInput, NotFound
+from reelserve.core.ids import new_id
+from reelserve.engine.metrics import EngineMetrics
+from reelserve.engine.model.pool import ModelPool, PoolConfig
+from reelserve.engine.sessions.control import ControlState, control_tick
+from reelserve.engine.sessions.driver import drive
+from reelserve.engine.sessions.session import Message, Session, SessionStatus
+from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
+from reelserve.media.codecs import EncodeSettings
+from reelserve.media.fmp4 import FragmentedEncoder
+from reelserve.sched.placement import PlacementParams
+from reelserve.sched.views import SessionView
+
+__all__ = ["MAX_PROMPT_CHARS", "ManagerConfig", "SessionManager", "config_from_env", "mse_type"]
+
+MAX_PROMPT_CHARS = 4000
+
+log = logging.getLogger("reelserve.engine.sessions")
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerConfig:
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    placement: PlacementParams = field(default_factory=lambda: PlacementParams(offload_after_s=2.0))
+    control_interval_s: float = 0.25  #: placement, offload, migration and autoscaling period
+    autoscale: bool = False  #: change the number of model workers with the number of active sessions
+    hold_s: float = 5.0  #: scale in only after the lower target held this long
+    encode_threads: int = 2
+    encode_preset: str = "ultrafast"
+    max_sessions: int = 256
+
+
+def config_from_env(env: dict[str, str] | None = None) -> ManagerConfig:
+    """``REELSERVE_DEVICES`` (``cpu,cpu`` / ``cuda:0,cuda:1``), ``REELSERVE_MAX_BATCH``,
+    ``REELSERVE_AUTOSCALE`` (1 = on), ``REELSERVE_MIN_WORKERS``."""
+    env = dict(os.environ if env is None else env)
+    devices = tuple(d.strip() for d in env.get("REELSERVE_DEVICES", "cpu").split(",") if d.strip())
+    autoscale = env.get("REELSERVE_AUTOSCALE", "0") == "1"
+    pool = PoolConfig(
+        devices=devices,
+        max_batch=int(env.get("REELSERVE_MAX_BATCH", "4")),
+        min_workers=int(env.get("REELSERVE_MIN_WORKERS", "1")),
+    )
+    return ManagerConfig(pool=pool, autoscale=autoscale)
+
+
+def mse_type(init_segment: bytes) -> str:
+    """The MSE/`canPlayType` string of an H.264 init segment, from its avcC box (profile, compat, level)."""
+    at = init_segment.find(b"avcC")
+    if at < 0:
+        return 'video/mp4; codecs="avc1.42E01E"'
+    p, c, lv = init_segment[at + 5], init_segment[at + 6], init_segment[at + 7]
+    return f'video/mp4; codecs="avc1.{p:02x}{c:02x}{lv:02x}"'
+
+
+class SessionManager:
+    def __init__(self, cfg: ManagerConfig | None = None, metrics: EngineMetrics | None = None) -> None:
+        self.cfg = cfg or ManagerConfig()
+        self.pool = ModelPool(self.cfg.pool)
+        self.metrics = metrics or EngineMetrics()
+        self.sessions: dict[str, Session] = {}
+        self.encoders: dict[str, FragmentedEncoder] = {}
+        self.encode_pool = ThreadPoolExecutor(self.cfg.encode_threads, thread_name_prefix="encode")
+        self.migration_times: list[float] = []
+        self.control = ControlState()
+        self._control_task: asyncio.Task[None] | None = None
+        self.metrics.bind(lambda: len(self.pool.live()), self.status_counts)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, workers: int | None = None) -> None:
+        await asyncio.to_thread(self.pool.start, workers)
+        self._control_task = asyncio.create_task(self._control_loop())
+
+    async def _control_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.control_interval_s)
+            try:
+                await control_tick(self)
+            except Exception:  # the loop must survive a bad tick; the next one retries
+                log.exception("session control tick failed")
+
+    async def stop(self) -> None:
+        if self._control_task is not None:
+            self._control_task.cancel()
+        for s in list(self.sessions.values()):
+            if s.task is not None:
+                s.task.cancel()
+            if not s.status.terminal:
+                s.end(SessionStatus.CLOSED)
+        await asyncio.to_thread(self.pool.stop, True)
+        self.encode_pool.shutdown(wait=False)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def create(self, spec: SessionSpec, project: str = "default") -> Session:
+        spec.validate()
+        live = sum(not s.status.terminal for s in self.sessions.values())
+        if live >= self.cfg.max_sessions:
+            raise Conflict(f"{live} sessions are open; close one first (limit {self.cfg.max_sessions})")
+        s = Session(new_id("sess"), project, spec)
+        enc = FragmentedEncoder(
+            spec.width, spec.height, spec.fps,
+            EncodeSettings(crf=23, preset=self.cfg.encode_preset, threads=1, faststart=False),
+        )  # fmt: skip
+        s.init_segment = await asyncio.get_running_loop().run_in_executor(self.encode_pool, enc.init_segment)
+        s.codec = mse_type(s.init_segment)
+        s.frames_hash = hashlib.sha256()
+        self.encoders[s.id] = enc
+        self.sessions[s.id] = s
+        return s
+
+    def get(self, session_id: str, project: str | None = None) -> Session:
+        s = self.sessions.get(session_id)
+        if s is None or (project is not None and s.project != project):
+            raise NotFound(f"no session {session_id}")
+        return s
+
+    def subscribe(self, s: Session) -> asyncio.Queue[Message | None]:
+        q = s.subscribe()
+        self.begin(s)
+        if s.auto_paused:
+            self.resume(s)
+        return q
+
+    def unsubscribe(self, s: Session, q: asyncio.Queue[Message | None]) -> None:
+        """The last listener leaving pauses the session (it goes idle and may be offloaded)."""
+        s.unsubscribe(q)
+        if not s.listeners and s.status is SessionStatus.RUNNING:
+            self.pause(s)
+            s.auto_paused = True
+
+    def begin(self, s: Session) -> None:
+        """Start generating (idempotent): the first listener does this."""
+        if s.status is SessionStatus.CREATED:
+            s.status = SessionStatus.RUNNING
+            s.runnable.set()
+            s.task = asyncio.create_task(drive(self, s), name=f"session-{s.id}")
+
+    def set_prompt(self, s: Session, prompt: str) -> None:
+        if not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidInput(f"prompt must be 1 to {MAX_PROMPT_CHARS} characters", param="prompt")
+        s.pending_prompt = prompt
+
+    def pause(self, s: Session) -> None:
+        if s.status is SessionStatus.RUNNING:
+            s.auto_paused = False
+            s.status = SessionStatus.PAUSED
+            s.runnable.clear()
+            s.idle_since = time.monotonic()
+
+    def resume(self, s: Session) -> None:
+        if s.status is SessionStatus.PAUSED:
+            s.auto_paused = False
+            s.status = SessionStatus.RUNNING
+            s.idle_since = None
+            s.runnable.set()
+
+    async def close(self, s: Session) -> None:
+        if s.task is not None and not s.task.done():
+            s.task.cancel()
+        await self.release(s, SessionStatus.CLOSED)
+
+    async def release(self, s: Session, status: SessionStatus, error: dict[str, str] | None = None) -> None:
+        """End a session and free its worker slot."""
+        if s.status.terminal:
+            return
+        s.end(status, error)
+        worker, s.worker = s.worker, None
+        if worker is not None and worker in self.pool.workers and self.pool.client(worker).alive():
+            await asyncio.wrap_future(self.pool.client(worker).call("close", sid=s.id))
+        self.encoders.pop(s.id, None)
+
+    # -- views and observations ---------------------------------------------------------------
+
+    def session_view(self, s: Session, *, worker: str | None, active: bool) -> SessionView:
+        times = sorted(self.migration_times[-50:])
+        h = s.spec.height
+        res = "360p" if h <= 360 else "480p" if h <= 480 else "720p" if h <= 720 else "1080p"
+        return SessionView(
+            s.id, worker, active, max(0.001, len(s.state or b"") / 1e6), 1.0, res, s.spec.chunk_frames,
+            0, times[len(times) // 2] * 1000.0 if times else None, s.idle_since,
+        )  # fmt: skip
+
+    def session_views(self) -> list[SessionView]:
+        return [
+            self.session_view(s, worker=s.worker, active=s.active)
+            for s in self.sessions.values()
+            if not s.status.terminal and (s.worker is not None or s.active)
+        ]
+
+    def observe_chunk(self, rec: ChunkRecord) -> None:
+        m = self.metrics
+        m.chunks.inc()
+        m.chunk_latency.observe(rec.latency_ms / 1000.0)
+        m.queue_wait.observe(max(0.0, rec.started - rec.requested))
+        m.batch_size.observe(rec.batch_size)
+        if rec.missed:
+            m.deadline_misses.inc()
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.sessions.values():
+            counts[s.status.value] = counts.get(s.status.value, 0) + 1
+        return counts
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "workers": {w: self.pool.accepting.get(w, False) for w in self.pool.live()},
+            "sessions": self.status_counts(),
+            "migrations": len(self.migration_times),
+            "autoscale": self.control.last_action,
+        }
