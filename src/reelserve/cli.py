@@ -384,7 +384,11 @@ def _mount_optional() -> None:
     """Mount the tools that live in their own packages (each owns its Typer app)."""
     import importlib
 
-    for module, name in (("reelserve.sim.cli", None), ("reelserve.bench.cli", None)):
+    for module, name in (
+        ("reelserve.sim.cli", None),
+        ("reelserve.bench.cli", None),
+        ("reelserve.pipeline.analyze.cli", None),
+    ):
         try:
             sub = importlib.import_module(module).app
         except (ImportError, AttributeError):

@@ -9,10 +9,12 @@ from __future__ import annotations
 from reelserve.store.base import BlobStore, JobDraft, NewJob, Store
 from reelserve.store.blobs import FsBlobStore
 from reelserve.store.engine import default_url
+from reelserve.store.index import AnalysisIndex
 from reelserve.store.retention import sweep, sweep_orphans
 from reelserve.store.sql import SqlStore, open_store
 
 __all__ = [
+    "AnalysisIndex",
     "BlobStore",
     "FsBlobStore",
     "JobDraft",

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from reelserve.core.errors import ReelserveError
 from reelserve.store import schema
 from reelserve.store.engine import transaction
+from reelserve.store.index import create_tables
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -38,7 +39,10 @@ def _v1_initial(conn: sa.Connection) -> None:
         table.create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "jobs, stages, artifacts and their indexes", _v1_initial),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "jobs, stages, artifacts and their indexes", _v1_initial),
+    Migration(3, "analysis index: videos, texts (full-text), vectors", create_tables),
+)
 
 
 def current_version(conn: sa.Connection) -> int:

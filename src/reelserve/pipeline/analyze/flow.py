@@ -209,7 +209,8 @@ class _ModelWorker:
                 "timings": state.timings,
             }
         result["finished_at"] = time.time()
-        result["latency_s"] = round(result["finished_at"] - state.submitted_at, 6)
+        result["processing_s"] = round(result["finished_at"] - state.submitted_at, 6)
+        result.setdefault("latency_s", result["processing_s"])  # a job replaces it: submit → finished
         self._emit(state.index, result)
 
     def _emit(self, index: int, result: dict[str, Any]) -> None:
