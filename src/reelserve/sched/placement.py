@@ -96,7 +96,7 @@ class _Cluster:
         self.tokens = np.array(tokens, dtype=np.float64)
         self.has_room = self.accepting & (self.load < self.cap) & (self.resident < self.slots)
 
-    def _refresh(self, i: int) -> None:
+    def refresh(self, i: int) -> None:
         act = [s for s in self.members[i] if s.active]
         self.resident[i] = len(self.members[i])
         self.load[i] = len(act)
@@ -126,11 +126,11 @@ class _Cluster:
 
     def add(self, i: int, s: SessionView) -> None:
         self.members[i].append(s)
-        self._refresh(i)
+        self.refresh(i)
 
     def remove(self, i: int, s: SessionView) -> None:
         self.members[i] = [m for m in self.members[i] if m.id != s.id]
-        self._refresh(i)
+        self.refresh(i)
 
     def best_target(self, s: SessionView, exclude: int = -1) -> int:
         """The worker with room whose latency with ``s`` is lowest (ties: fewest resident, order)."""
@@ -150,20 +150,36 @@ def _evacuate_and_offload(
     """Steps 1–2; returns sessions that must be placed like new ones."""
     pending: list[SessionView] = []
     for i in range(len(c.ids)):
-        for s in sorted(c.members[i], key=lambda m: m.id):
+        accepting = bool(c.accepting[i])
+        drop = []
+        for s in c.members[i]:
             idle_long = not s.active and s.idle_since is not None and now - s.idle_since >= p.offload_after_s
-            if p.offload_idle and (idle_long or (not s.active and not c.accepting[i])):
-                c.remove(i, s)
+            if p.offload_idle and (idle_long or (not s.active and not accepting)):
+                drop.append(s)
                 offload.append(s.id)
-            elif not c.accepting[i]:
-                c.remove(i, s)
-                t = c.best_target(s)
-                if t < 0:
-                    pending.append(s)
-                else:
-                    c.add(t, s)
-                    moves.append(Move(s.id, c.ids[i], c.ids[t], migration_ms(s), 0.0))
+            elif not accepting:
+                drop.append(s)
+        if not drop:
+            continue
+        gone = {s.id for s in drop}
+        c.members[i] = [m for m in c.members[i] if m.id not in gone]
+        c.refresh(i)
+        for s in sorted(drop, key=lambda m: m.id):
+            if s.id in offload:
+                continue
+            t = c.best_target(s)
+            if t < 0:
+                pending.append(s)
+            else:
+                c.add(t, s)
+                moves.append(Move(s.id, c.ids[i], c.ids[t], migration_ms(s), 0.0))
+    offload.sort()
     return pending
+
+
+def _without_ms(c: _Cluster, w: int, s: SessionView) -> float:
+    """Worker ``w``'s latency once ``s`` leaves it."""
+    return worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
 
 
 def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move | None:
@@ -178,10 +194,15 @@ def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move |
     if not room.any():
         return None
     movable = (m for m in c.members[w] if m.active and m.id not in moved)  # one move per session per call
+    tried: set[tuple[float, int, float]] = set()
     for s in sorted(movable, key=lambda m: (m.state_mb, m.id)):
-        without = worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
-        after = np.maximum(c.with_session(s), without)
-        gain = np.where(room, worst - after, -np.inf) - p.lam * migration_ms(s)
+        # sessions alike in cost and migration time give the same gains: evaluate one of each kind
+        kind = (session_base_ms(s.compute_units, s.resolution, s.frames), s.prompt_tokens, migration_ms(s))
+        if kind in tried:
+            continue
+        tried.add(kind)
+        after = np.maximum(c.with_session(s), _without_ms(c, w, s))
+        gain = np.where(room, worst - after, -np.inf) - p.lam * kind[2]
         t = int(np.argmax(gain))
         if best is None or gain[t] > best[0]:
             best = (float(gain[t]), s, t)

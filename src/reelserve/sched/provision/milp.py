@@ -44,8 +44,9 @@ def _pools(w: PlanWorkload) -> list[tuple[str, bool]]:
 
 
 def _levels(t_cap: float, taus: list[float]) -> list[float]:
+    """Candidate stage budgets: a linear grid of the cap, plus one and two units on the fastest pool."""
     grid = {t_cap * k / LEVELS for k in range(1, LEVELS + 1)}
-    grid |= {tau * k for tau in taus for k in (1, 2) if tau * k <= t_cap}
+    grid |= {min(taus) * k for k in (1, 2) if min(taus) * k <= t_cap}
     return sorted(grid)
 
 
@@ -150,14 +151,16 @@ def solve_for_cap(
 
 def _caps(w: PlanWorkload) -> list[float]:
     limits = [x for x in (w.deadline_s, None if w.ttff_s is None else w.ttff_s + w.video_s) if x is not None]
-    if limits:
-        top = min(limits)
-        return [top * f for f in (1.0, 0.8, 0.6, 0.45, 0.3, 0.2)]
-    slow = sum(
-        s.units * unit_time_s(w, s, s.variant(w.min_quality).name, w.gpu_types[0], False) for s in w.stages
-    )
     fast = sum(
         min(unit_time_s(w, s, s.variant(w.min_quality).name, g, False) for g in w.gpu_types) for s in w.stages
+    )
+    if limits:
+        top = min(limits)
+        return sorted(
+            {float(c) for c in np.geomspace(top, max(min(top, fast * 1.5), top / 50), 8)}, reverse=True
+        )
+    slow = sum(
+        s.units * unit_time_s(w, s, s.variant(w.min_quality).name, w.gpu_types[0], False) for s in w.stages
     )
     caps = list(np.geomspace(max(fast, 1e-3), max(slow, fast * 2), 10))
     if fast < w.video_s < slow:

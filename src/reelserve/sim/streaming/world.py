@@ -1,14 +1,14 @@
 """The state of a simulated streaming cluster and the mechanics of forwards, sessions and GPUs.
 
 Mechanics only: *where* sessions go and *how many* GPUs run is decided by the ``sched`` policies in
-``control.py``. Each GPU iterates on a grid of one chunk period; its sessions fall into lockstep on that grid
-(``_next_due``). When chunks are due, the GPU runs them back to back: without the ``coalescing``
-policy one chunk per forward (so the k-th chunk of an iteration waits for k-1 forwards); with it,
-every due chunk in one coalesced forward, and a chunk due just before the GPU's next iteration
-waits for it (``coalesce_wait_s``). A forward of ``b`` chunks takes TurboServe's per-chunk latency with ``load = b``
-(scaled by the GPU's speed). Chunk k+1 of a session is due ``period`` after chunk k was due (real-time
-playback), or at once if the session has fallen behind. Per-chunk latency = completion - due time;
-a session's first chunk is reported as TTFF instead.
+``control.py``. Each GPU iterates on a grid of one chunk period; its sessions fall into lockstep on
+that grid (``_next_due``). When chunks are due, the GPU runs them back to back: without the
+``coalescing`` policy one chunk per forward (the k-th chunk of an iteration waits for k-1 forwards);
+with it, every due chunk in one coalesced forward, and a chunk due just before the GPU's next
+iteration waits for it (``coalesce_wait_s``). A forward of ``b`` chunks takes TurboServe's per-chunk
+latency with ``load = b``, divided by the GPU's speed relative to the reference GPU. Chunk k+1 of a
+session is due a period after chunk k (real-time playback), or at once if it has fallen behind.
+Per-chunk latency = completion - due time; a session's first chunk is reported as TTFF instead.
 """
 
 from __future__ import annotations
