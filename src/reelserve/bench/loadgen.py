@@ -12,8 +12,9 @@ import asyncio
 import importlib.util
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -87,9 +88,9 @@ async def run_phase(
 
 
 async def _open_loop(
-    phase: Phase, schedule: list[float], start_ns: int, one: Callable[[Query, int], Awaitable[None]]
+    phase: Phase, schedule: list[float], start_ns: int, one: Callable[[Query, int], Coroutine[Any, Any, None]]
 ) -> None:
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     for query, offset in zip(phase.queries, schedule, strict=True):
         due_ns = start_ns + round(offset * 1e9)
         delay = (due_ns - time.monotonic_ns()) / 1e9

@@ -36,9 +36,9 @@ _FORMATS = {Delivery.REFERENCE: "video_path", Delivery.BLOB: "video_bytes"}
 
 
 class MLCommonsAdapter:
-    name = "mlcommons"
-    probe = ("POST", "/v1/videos/generations")
-    deliveries = (Delivery.BLOB, Delivery.REFERENCE)
+    name: str = "mlcommons"
+    probe: tuple[str, str] = ("POST", "/v1/videos/generations")
+    deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE)
 
     async def run(
         self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext

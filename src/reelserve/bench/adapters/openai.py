@@ -42,9 +42,9 @@ _TERMINAL = {"completed", "failed", "cancelled", "expired"}
 
 
 class OpenAIAdapter:
-    name = "openai"
-    probe = ("POST", "/v1/videos")
-    deliveries = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
+    name: str = "openai"
+    probe: tuple[str, str] = ("POST", "/v1/videos")
+    deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
 
     async def run(
         self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext

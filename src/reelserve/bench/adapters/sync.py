@@ -32,9 +32,9 @@ __all__ = ["SyncAdapter"]
 
 
 class SyncAdapter:
-    name = "sync"
-    probe = ("POST", "/v1/videos/sync")
-    deliveries = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
+    name: str = "sync"
+    probe: tuple[str, str] = ("POST", "/v1/videos/sync")
+    deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
 
     async def run(
         self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext

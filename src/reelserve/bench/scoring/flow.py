@@ -64,7 +64,7 @@ def interpolate_middle(prev: np.ndarray, nxt: np.ndarray, block: int = 8, radius
     """Predict the frame halfway between two (H×W float) by symmetric (bilateral) block matching."""
     before, after = _Shifter(prev, radius, block), _Shifter(nxt, radius, block)
     shifts = _shifts(radius)
-    best = np.full(_block_sums(_crop(prev, block), block).shape, np.inf)
+    best: np.ndarray = np.full(_block_sums(_crop(prev, block), block).shape, np.inf)
     choice = np.zeros(best.shape, dtype=np.int32)
     for index, (dy, dx) in enumerate(shifts):
         cost = _block_sums(np.abs(before.shifted(dy, dx) - after.shifted(-dy, -dx)), block)
@@ -72,7 +72,7 @@ def interpolate_middle(prev: np.ndarray, nxt: np.ndarray, block: int = 8, radius
         best[better] = cost[better]
         choice[better] = index
     out = (prev + nxt) / 2  # pixels outside whole blocks keep the plain average
-    h, w = best.shape[0] * block, best.shape[1] * block
+    h, w = int(best.shape[0]) * block, int(best.shape[1]) * block
     per_pixel = np.repeat(np.repeat(choice, block, axis=0), block, axis=1)
     for index in np.unique(choice):
         dy, dx = shifts[index]

@@ -54,6 +54,7 @@ def encode_mp4(frames: np.ndarray, fps: int, codec: str = "libx264") -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         for array in frames:
