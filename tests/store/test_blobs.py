@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reelserve.core.errors import InvalidInput, NotFound
+from reelserve.core.errors import InvalidInput, NotFound, StorageError
 from reelserve.store import FsBlobStore
 
 
@@ -101,3 +101,11 @@ def test_remove_stale_temp(blobs: FsBlobStore) -> None:
     os.utime(writer.path, (old, old))
     assert blobs.remove_stale_temp(now=time.time(), max_age_s=3600) == 1
     assert _files(blobs.root) == []
+
+
+def test_an_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_bytes(b"")
+    blobs = FsBlobStore(blocker)
+    with pytest.raises(StorageError):
+        blobs.put_bytes(b"x", "scratch")

@@ -47,6 +47,8 @@ class FsBlobStore:
                 fh.write(data)
                 _sync(fh)
             return self._commit(tmp, area, sha, suffix)
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -62,7 +64,11 @@ class FsBlobStore:
                 _sync(dst)
             return self._commit(tmp, area, digest.hexdigest(), suffix)
         except FileNotFoundError as exc:
+            if Path(path).exists():
+                raise self._write_failed(exc) from exc
             raise NotFound(f"no file to store at {path}", param="path") from exc
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -115,7 +121,10 @@ class FsBlobStore:
 
     def _tmp_path(self, area: str, suffix: str) -> Path:
         tmp_dir = self._area_dir(area) / _TMP
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
         return tmp_dir / f"{secrets.token_hex(8)}{suffix}"
 
     def _commit(self, tmp: Path, area: str, sha: str, suffix: str) -> BlobRef:
@@ -128,8 +137,12 @@ class FsBlobStore:
             os.replace(tmp, target)
             _sync_dir(target.parent)
         except OSError as exc:
-            raise StorageError(f"could not store a blob under {self.root} ({exc}); check disk space") from exc
+            raise self._write_failed(exc) from exc
         return self._ref(area, target)
+
+    def _write_failed(self, exc: OSError) -> StorageError:
+        message = f"could not store a blob under {self.root} ({exc}); check disk space and permissions"
+        return StorageError(message)
 
     def _stored(self, area: str, path: Path) -> BlobRef | None:
         """The ref of an already stored blob with its age reset (orphan collection keys on age),
@@ -137,7 +150,7 @@ class FsBlobStore:
         try:
             os.utime(path)
             return self._ref(area, path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def remove_stale_temp(self, now: float, max_age_s: float = 24 * 3600.0) -> int:
