@@ -41,6 +41,7 @@ def test_openai_single_stream_reports_every_interval_in_order(
         assert row["polls"] >= 1 and "server_delivery" in row["intervals"]
     answers = summary["answers"]
     assert answers["option_a_model_s"] < answers["option_b_e2e_s"]
+    assert answers["cross_check"]["client_minus_server_s"] > -_CLOCK_SLACK_S
     assert summary["headline"]["mean_latency_s"] == pytest.approx(perf["latency_s"]["mean"])
 
 

@@ -76,6 +76,7 @@ def answers(perf: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:
         name: mean(name) for name in ("admission", "queue", "model", "encode", "notify", "ttfb", "transfer")
     }
     raw_bytes = cfg.num_frames * cfg.width * cfg.height * 3
+    server_span = mean("server_queued_to_delivered")
     return {
         "option_a_model_s": parts["model"],
         "option_b_e2e_s": e2e,
@@ -85,6 +86,15 @@ def answers(perf: dict[str, Any], cfg: BenchConfig) -> dict[str, Any]:
         "raw_frames_bytes": raw_bytes,
         "mp4_bytes_mean": perf.get("video_size_mean"),
         "raw_over_mp4": (raw_bytes / perf["video_size_mean"]) if perf.get("video_size_mean") else None,
+        # client e2e vs the server's own queued → delivered: the gap is request travel, polling and the
+        # client; a negative gap would mean the clocks disagree
+        "cross_check": {
+            "client_e2e_s": e2e,
+            "server_queued_to_delivered_s": server_span,
+            "client_minus_server_s": (e2e - server_span)
+            if e2e is not None and server_span is not None
+            else None,
+        },
     }
 
 

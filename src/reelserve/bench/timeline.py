@@ -116,8 +116,12 @@ class QueryRecord:
         for name, (start, end) in INTERVALS.items():
             if start in self.stamps and end in self.stamps:
                 out[name] = (self.stamps[end] - self.stamps[start]) / 1e9
-        if "encoded" in self.server_unix and "delivered" in self.server_unix:
-            out["server_delivery"] = self.server_unix["delivered"] - self.server_unix["encoded"]
+        server = self.server_unix
+        if "delivered" in server:
+            if "encoded" in server:
+                out["server_delivery"] = server["delivered"] - server["encoded"]
+            if "queued" in server:  # the server's whole view, to cross-check the client's e2e
+                out["server_queued_to_delivered"] = server["delivered"] - server["queued"]
         for name, seconds in self.server_durations.items():
             out.setdefault(name, seconds)
         return out
