@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def scene_frames(
     x = np.linspace(0, 1, width)[None, :, None]
     frames = np.empty((total, height, width, 3), np.uint8)
     bounds = [0, *cuts, total]
-    for scene, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for scene, (start, end) in enumerate(itertools.pairwise(bounds)):
         base = np.array(SCENE_COLOURS[scene % len(SCENE_COLOURS)], np.float64)
         for t in range(start, end):
             wave = np.sin(2 * np.pi * (x * (1 + scene) + y * 2) + t * motion)

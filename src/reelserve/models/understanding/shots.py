@@ -37,11 +37,11 @@ def cut_indices(
     scores: np.ndarray, times: Sequence[float], threshold: float, min_scene_s: float
 ) -> list[int]:
     """Indices of frames that start a new shot: score ≥ threshold, and at least ``min_scene_s`` after
-    the previous cut (or the start), the later of two close cuts being dropped (PySceneDetect's rule)."""
+    the previous cut, the later of two close cuts being dropped (PySceneDetect's rule)."""
     cuts: list[int] = []
-    last = times[0] if len(times) else 0.0
+    last: float | None = None
     for i in np.flatnonzero(scores >= threshold):
-        if i == 0 or times[i] - last < min_scene_s - 1e-9:
+        if i == 0 or (last is not None and times[i] - last < min_scene_s - 1e-9):
             continue
         cuts.append(int(i))
         last = times[i]

@@ -28,7 +28,7 @@ import numpy as np
 
 from reelserve.core.errors import ReelserveError
 from reelserve.media.probe import probe
-from reelserve.media.remux import split_at_keyframes
+from reelserve.media.remux import KeyframeChunk, split_at_keyframes
 from reelserve.pipeline.analyze.decoder import ChunkFrames, ChunkTask, decode_chunk
 from reelserve.pipeline.analyze.models import FrameOutputs, TaskModels
 from reelserve.pipeline.analyze.queues import BoundedQueue, QueueStats
@@ -100,12 +100,18 @@ class _Run:
         started, source = time.perf_counter(), self.sources[i]
         try:
             info = probe(source)
-            out = self.workdir / f"v{i:05d}"
-            out.mkdir()
-            chunks = split_at_keyframes(source, self.spec.chunk_seconds, out)
         except Exception as exc:  # any failure of one video is that video's error, not the request's
             self.frames.put(_Failed(i, None, _error(exc)))
             return
+        out, split_note = self.workdir / f"v{i:05d}", None
+        out.mkdir()
+        try:
+            chunks = split_at_keyframes(source, self.spec.chunk_seconds, out)
+        except Exception as exc:
+            # Remuxing cannot handle every stream (e.g. AV1 here); decoding the source whole is always
+            # right, it only gives up parallelism within this video. Real damage fails in the decoder.
+            chunks = [KeyframeChunk(0.0, info.duration_s, Path(source))]
+            split_note = f"not split ({_error(exc)['message']}); decoded as one chunk"
         meta = {
             "duration_s": round(info.duration_s, 6),
             "fps": round(info.fps, 6),
@@ -114,6 +120,8 @@ class _Run:
             "codec": info.codec,
             "frames_expected": info.frames,
         }
+        if split_note:
+            meta["note"] = split_note
         state = VideoState(i, source, meta, len(chunks), time.time())
         state.timings["split"] = time.perf_counter() - started
         self.frames.put(_Plan(state))
