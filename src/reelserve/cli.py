@@ -387,6 +387,7 @@ def _mount_optional() -> None:
     for module, name in (
         ("reelserve.sim.cli", None),
         ("reelserve.bench.cli", None),
+        ("reelserve.api.cli", None),
         ("reelserve.pipeline.analyze.cli", None),
     ):
         try:

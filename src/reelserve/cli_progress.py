@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from reelserve.core.records import Job, StageRecord
-from reelserve.pipeline.manifest import timing_split
+from reelserve.pipeline.report import bottleneck_hint, timing_split
 
 __all__ = ["RichProgress", "bottleneck_hint", "print_job", "timing_table"]
 
@@ -49,16 +49,6 @@ class RichProgress:
         if name in self.tasks:
             task = self.progress.tasks[self.tasks[name]]
             self.progress.update(self.tasks[name], completed=task.total)
-
-
-def bottleneck_hint(split: dict[str, float]) -> str:
-    """Where the time went: the largest of model / encode / I/O, with its share."""
-    parts = {"model": split.get("model", 0.0), "encode": split.get("encode", 0.0), "io": split.get("io", 0.0)}
-    total = sum(parts.values())
-    if total <= 0:
-        return "no time recorded yet"
-    name, value = max(parts.items(), key=lambda kv: kv[1])
-    return f"{name}-bound ({100 * value / total:.0f}% of {total:.2f} s)"
 
 
 def timing_table(stages: list[StageRecord]) -> Table:

@@ -7,27 +7,9 @@ from typing import Any
 
 from reelserve import PIPELINE_VERSION, __version__
 from reelserve.core.records import Job, StageRecord
+from reelserve.pipeline.report import timing_split
 
 __all__ = ["build_manifest", "timing_split"]
-
-#: Which stage timing keys count as model time, encode time and I/O.
-MODEL_KEYS = ("text", "denoise", "vae_decode")
-ENCODE_KEYS = ("encode",)
-IO_KEYS = ("io",)
-#: Loading weights (once per worker, not per job) is reported apart from the job's own time.
-LOAD_KEYS = ("load",)
-
-
-def timing_split(stages: list[StageRecord]) -> dict[str, float]:
-    """Seconds by kind over all stages: load, text, denoise, vae_decode, encode, io, and model/total
-    (``total`` excludes ``load``: a serving worker loads its model once, not per job)."""
-    out: dict[str, float] = {}
-    for rec in stages:
-        for key, value in rec.timings.items():
-            out[key] = out.get(key, 0.0) + float(value)
-    out["model"] = sum(out.get(k, 0.0) for k in MODEL_KEYS)
-    out["total"] = out["model"] + sum(out.get(k, 0.0) for k in ENCODE_KEYS + IO_KEYS)
-    return out
 
 
 def build_manifest(

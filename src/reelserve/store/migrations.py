@@ -23,6 +23,7 @@ from reelserve.core.errors import ReelserveError
 from reelserve.store import schema
 from reelserve.store.engine import transaction
 from reelserve.store.index import create_tables
+from reelserve.store.schema_v2 import apply_v2
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -41,6 +42,7 @@ def _v1_initial(conn: sa.Connection) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, stages, artifacts and their indexes", _v1_initial),
+    Migration(2, "api keys, audit log, batches, webhook deliveries", apply_v2),
     Migration(3, "analysis index: videos, texts (full-text), vectors", create_tables),
 )
 

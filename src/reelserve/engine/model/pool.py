@@ -91,13 +91,12 @@ class ModelPool:
         if client is not None:
             client.stop(drain=drain)
 
-    def replace_lost(self) -> list[str]:
-        """Forget workers whose process died; start replacements up to ``min_workers``."""
-        lost = [w for w, c in self.workers.items() if not c.alive()]
+    def forget_lost(self) -> list[str]:
+        """Forget workers whose process died (SIGKILL, crash); returns their ids."""
+        lost = [w for w, c in list(self.workers.items()) if not c.alive()]
         for w in lost:
             self.remove(w, drain=False)
-        need = max(0, self.cfg.min_workers - len(self.workers))
-        return self.start(need) if need else []
+        return lost
 
     def stop(self, drain: bool = True) -> None:
         for w in list(self.workers):

@@ -83,11 +83,18 @@ async def _retire_drained(mgr: SessionManager) -> None:
         await asyncio.to_thread(mgr.pool.remove, w, True)
 
 
+def _replace_lost(mgr: SessionManager) -> None:
+    pool, c = mgr.pool, mgr.control
+    pool.forget_lost()
+    need = pool.cfg.min_workers - len(pool.workers)
+    if need > 0 and not c.scaling:
+        c.scaling = True
+        c.task = asyncio.create_task(_scale_out(mgr, need))
+
+
 async def control_tick(mgr: SessionManager) -> None:
     now = time.monotonic()
-    lost = [w for w, c in mgr.pool.workers.items() if not c.alive()]
-    if lost:
-        await asyncio.to_thread(mgr.pool.replace_lost)
+    _replace_lost(mgr)
     if mgr.cfg.autoscale:
         _autoscale(mgr, now)
     decision = plan_placement(mgr.session_views(), mgr.pool.views(), now, mgr.cfg.placement)

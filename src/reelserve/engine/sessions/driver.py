@@ -88,6 +88,8 @@ async def _place(mgr: SessionManager, s: Session) -> None:
         await _call(mgr, target, "open", sid=s.id, spec=s.spec.to_dict())
     else:
         await _call(mgr, target, "restore", sid=s.id, state=s.state)
+        # the checkpoint predates a prompt change applied just before a lost chunk: re-apply it
+        await _call(mgr, target, "prompt", sid=s.id, prompt=s.spec.prompt)
     s.worker, s.offloaded = target, False
 
 

@@ -1,0 +1,173 @@
+"""``reelserve serve``, ``reelserve keys create|list|revoke`` and ``reelserve audit verify``.
+
+The key and audit commands work on the data directory directly, also while a server runs on it
+(SQLite in WAL mode lets them write beside the server).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from reelserve.core.errors import InvalidInput, ReelserveError
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+F = TypeVar("F", bound=Callable[..., Any])
+DataOpt = Annotated[
+    str | None, typer.Option("--data", help="Data directory (default $REELSERVE_DATA or ./reelserve-data).")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Metadata store URL (default: SQLite in the data dir).")
+]
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReelserveError as exc:
+            typer.echo(f"error ({exc.code}): {exc.message}", err=True)
+            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _first_admin_key(engine: Any) -> str | None:
+    from reelserve.store.governance import count_keys, create_key
+
+    if count_keys(engine) > 0:
+        return None
+    plain, _ = create_key(engine, org="default", project="default", role="admin", name="first admin")
+    return plain
+
+
+@app.command()
+@_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes that run jobs (0 = API only).")] = 1,
+    public_url: Annotated[str | None, typer.Option(help="Base URL for reference links.")] = None,
+    max_queue: Annotated[int, typer.Option(help="Queued jobs before admission answers 429.")] = 100_000,
+    data: DataOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Start the API and local workers on the data directory (a first admin key on first start)."""
+    import uvicorn
+
+    from reelserve.api.app import create_app
+    from reelserve.api.logging import configure_logging
+    from reelserve.api.settings import ApiSettings
+    from reelserve.engine.local import LocalBackend, WorkerConfig
+    from reelserve.local import open_data_dir
+
+    configure_logging(logging.INFO)
+    with open_data_dir(data, store) as dd:
+        root, url = dd.root, str(dd.store.engine.url.render_as_string(hide_password=False))
+        first = _first_admin_key(dd.store.engine)
+    if first is not None:
+        typer.echo(f"first admin key (shown once; store it now): {first}", err=True)
+    settings = ApiSettings(data_dir=root, store_url=url, public_url=public_url, max_queue=max_queue)
+    backend = LocalBackend(WorkerConfig(store_url=url, blob_root=str(root / "blobs")), workers=workers)
+    backend.start()
+    try:
+        app_ = create_app(settings, backend)
+        config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
+        server = uvicorn.Server(config)
+        typer.echo(f"reelserve API on http://{host}:{port} (data {root}, {workers} workers)", err=True)
+        server.run()
+    finally:
+        backend.stop(drain=True)
+
+
+@keys_app.command("create")
+@_errors
+def keys_create(
+    project: Annotated[str, typer.Option(help="The project the key may act in.")] = "default",
+    role: Annotated[str, typer.Option(help="viewer, editor, service or admin.")] = "editor",
+    org: Annotated[str, typer.Option(help="The organisation.")] = "default",
+    name: Annotated[str, typer.Option(help="A label for listings.")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the key alone.")] = False,
+    data: DataOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Create an API key; it is shown once and stored hashed."""
+    from reelserve.local import open_data_dir
+    from reelserve.store.governance import create_key
+
+    with open_data_dir(data, store) as dd:
+        plain, key = create_key(dd.store.engine, org=org, project=project, role=role, name=name)
+    if quiet:
+        sys.stdout.write(plain + "\n")
+        return
+    typer.echo(f"{key.id}  {key.org}/{key.project}  {key.role.value}")
+    typer.echo(f"key (shown once): {plain}")
+
+
+@keys_app.command("list")
+@_errors
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False, data: DataOpt = None, store: StoreOpt = None
+) -> None:
+    """Every key: id, prefix, org/project, role, created, revoked (never the key)."""
+    from reelserve.local import open_data_dir
+    from reelserve.store.governance import list_keys
+
+    with open_data_dir(data, store) as dd:
+        keys = list_keys(dd.store.engine)
+    rows = [
+        {
+            "id": k.id, "prefix": k.prefix, "name": k.name, "org": k.org, "project": k.project,
+            "role": k.role.value, "created_at": k.created_at, "revoked_at": k.revoked_at,
+        }
+        for k in keys
+    ]  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "live"
+        typer.echo(
+            f"{r['id']}  {r['prefix']}…  {r['org']}/{r['project']}  {r['role']:<8} {state}  {r['name']}"
+        )
+
+
+@keys_app.command("revoke")
+@_errors
+def keys_revoke(key_id: str, data: DataOpt = None, store: StoreOpt = None) -> None:
+    """Revoke a key by id (servers stop accepting it within a few seconds)."""
+    from reelserve.local import open_data_dir
+    from reelserve.store.governance import revoke_key
+
+    with open_data_dir(data, store) as dd:
+        key = revoke_key(dd.store.engine, key_id)
+    typer.echo(f"{key.id} revoked")
+
+
+@audit_app.command("verify")
+@_errors
+def audit_verify(data: DataOpt = None, store: StoreOpt = None) -> None:
+    """Recompute the hash chain; exit 1 naming the first changed or removed event."""
+    from reelserve.local import open_data_dir
+    from reelserve.store.governance import verify_audit
+
+    with open_data_dir(data, store) as dd:
+        report = verify_audit(dd.store.engine)
+    if not report.ok:
+        typer.echo(f"audit log BROKEN after {report.events} good events: {report.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit log ok: {report.events} events, chain intact")
