@@ -40,6 +40,7 @@ class FakeSettings:
     timings: bool = True  #: put timings in the job object / headers
     path_dir: Path = field(default_factory=lambda: Path("/tmp"))
     apis: tuple[str, ...] = ("openai", "sync", "mlcommons", "streaming")  #: which route families exist
+    observed: dict[str, int] = field(default_factory=lambda: {"in_flight": 0, "max_in_flight": 0})
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -130,7 +131,13 @@ class _Fake:
         if (bad := self.check(body)) is not None:
             return bad
         timings = {"queued": time.time()}
-        await self.generate(timings)
+        seen = self.settings.observed
+        seen["in_flight"] += 1
+        seen["max_in_flight"] = max(seen["max_in_flight"], seen["in_flight"])
+        try:
+            await self.generate(timings)
+        finally:
+            seen["in_flight"] -= 1
         delivery = body.get("delivery", "blob")
         data, headers = self.video(body, "raw" if delivery == "raw" else "video")
         if self.settings.timings:

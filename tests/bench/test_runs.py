@@ -137,3 +137,15 @@ def test_server_scenario_rate_search_over_http(server: str, settings: FakeSettin
     search = run(cfg)["rate_search"]
     assert [t["rate"] for t in search["trials"]] == [10.0, 20.0]
     assert search["best_rate"] == 20.0 and all(t["passed"] for t in search["trials"])
+
+
+def test_offline_concurrency_caps_queries_in_flight(
+    server: str, settings: FakeSettings, tmp_path: Path
+) -> None:
+    settings.model_delay_s = 0.1  # three rounds of two: 0.3 s in all, longer than the 0.25 s timeout
+    summary = run(small(server, tmp_path, api=Api.SYNC, scenario=Scenario.OFFLINE, concurrency=2, queries=6,
+                        timeout_s=0.25))  # fmt: skip
+    assert settings.observed["max_in_flight"] == 2
+    assert summary["performance"]["completed"] == 6  # waiting for a slot is not part of the timeout
+    waits = summary["performance"]["intervals_s"]["issue_lag"]
+    assert waits["max"] >= 0.2  # the last pair waited for two rounds

@@ -70,11 +70,17 @@ async def run_phase(
     client: httpx.AsyncClient, adapter: ApiAdapter, phase: Phase, ctx: AdapterContext, on_done: OnDone
 ) -> PhaseResult:
     result = PhaseResult(phase.name, start_ns=time.monotonic_ns())
+    # Open loop with --concurrency > 1: at most that many in flight; the rest wait on the client side
+    # (visible in e2e_from_scheduled) and their timeout starts only when they are sent.
+    cap = asyncio.Semaphore(
+        phase.concurrency if phase.schedule is not None and phase.concurrency > 1 else 1 << 30
+    )
 
     async def one(query: Query, scheduled_ns: int) -> None:
         record = QueryRecord(query.query_id, query.prompt.id, query.seed, phase.name, ctx.delivery.value)
         record.stamp("scheduled", scheduled_ns)
-        payload = await _run_query(client, adapter, query, record, ctx, phase.timeout_s)
+        async with cap:
+            payload = await _run_query(client, adapter, query, record, ctx, phase.timeout_s)
         result.records.append(record)
         await on_done(record, payload)
 
