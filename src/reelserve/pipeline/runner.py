@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from reelserve.core.errors import Cancelled, ReelserveError
+from reelserve.core.errors import Cancelled, Conflict, ReelserveError
 from reelserve.core.records import GenerationSpec, Job, JobStatus, StageStatus
 from reelserve.pipeline.context import StageContext
 from reelserve.pipeline.jobkinds import stages_for
@@ -125,7 +125,14 @@ class JobRunner:
                     error_code="internal_error",
                     error_message=f"{type(exc).__name__}: {exc}",
                 )
+            return self._finish(job)
+
+    def _finish(self, job: Job) -> Job:
+        try:
             return self.store.finish_job(job.id, JobStatus.SUCCEEDED)
+        except Conflict:  # a cancel landed after the last step boundary: the cancel stands
+            current = self.store.get_job(job.id)
+            return current if current is not None else job
 
     def _checker(self, job_id: str, beat: _Heartbeat):  # type: ignore[no-untyped-def]
         last = [0.0]
