@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from reelserve.bench.config import Api, BenchConfig, Scenario
@@ -99,6 +100,19 @@ async def _baseline(port: int, queries: int) -> list[float]:
     return latencies
 
 
+async def _httpx_alone(port: int, queries: int) -> list[float]:
+    """Latency (ms) of the same request through a bare httpx.AsyncClient: the HTTP library's share."""
+    latencies = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(queries):
+            started = time.monotonic_ns()
+            async with client.stream("POST", "/v1/videos/sync", json={"prompt": "httpx"}) as response:
+                async for _chunk in response.aiter_bytes():
+                    pass
+            latencies.append((time.monotonic_ns() - started) / 1e6)
+    return latencies
+
+
 def _records(out: Path) -> list[dict[str, Any]]:
     lines = (out / "queries.jsonl").read_text().splitlines()
     return [row for row in map(json.loads, lines) if row["phase"] == "performance" and row["ok"]]
@@ -108,10 +122,12 @@ async def _measure(port: int, queries: int, rate: float, out: Path) -> dict[str,
     common: dict[str, Any] = {"url": f"http://127.0.0.1:{port}", "api": Api.SYNC, "progress": False}
     common |= {"warmup": 20, "timeout_s": 30.0}
     baseline: list[float] = []
+    bare_httpx: list[float] = []
     harness: list[float] = []
     residual: list[float] = []
     for part in range(4):  # interleaved, so both see the same background load
         baseline += await _baseline(port, queries // 4)
+        bare_httpx += await _httpx_alone(port, queries // 4)
         name = f"single{part}"
         await run_bench(
             BenchConfig(**common, scenario=Scenario.SINGLE_STREAM, queries=queries // 4, out=str(out / name))
@@ -130,6 +146,7 @@ async def _measure(port: int, queries: int, rate: float, out: Path) -> dict[str,
     ceiling = await run_bench(offline)
     return {
         "baseline_client_e2e_ms": summarize(baseline),
+        "httpx_alone_e2e_ms": summarize(bare_httpx),
         "harness_e2e_ms": summarize(harness),
         "harness_minus_baseline_p50_ms": summarize(harness)["p50"] - summarize(baseline)["p50"],
         "harness_minus_baseline_min_ms": min(harness) - min(baseline),
@@ -175,6 +192,8 @@ def _print(figures: dict[str, Any], size: int) -> None:
         f"single-stream latency p50: harness {e2e['p50']:.3f} ms, minimal socket client {base['p50']:.3f} ms "
         f"-> harness overhead {overhead:.3f} ms"
     )
+    bare = figures["httpx_alone_e2e_ms"]
+    print(f"  the HTTP library alone (bare httpx client): p50 {bare['p50']:.3f} ms, min {bare['min']:.3f} ms")
     print(
         f"single-stream latency min (least disturbed by other load): harness {e2e['min']:.3f} ms, "
         f"minimal client {base['min']:.3f} ms -> overhead {figures['harness_minus_baseline_min_ms']:.3f} ms"
