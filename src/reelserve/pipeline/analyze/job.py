@@ -45,6 +45,7 @@ def submit_analysis(
     idempotency_key: str | None = None,
     priority: Priority = Priority.INTERACTIVE,
     max_attempts: int = 3,
+    names: Sequence[str] | None = None,
 ) -> tuple[Job, bool]:
     """Admit an analysis of local files (absolute paths are recorded); missing files are bad input."""
     if not sources:
@@ -54,7 +55,12 @@ def submit_analysis(
     if missing:
         raise InvalidInput(f"no such video file: {', '.join(missing)}", param="videos")
     # "prompt" keeps the runner's GenerationSpec parsing happy; analyses have no prompt.
-    job_spec = {"prompt": "", "videos": [str(p) for p in paths], "analyze": spec.to_dict()}
+    job_spec = {
+        "prompt": "",
+        "videos": [str(p) for p in paths],
+        "names": list(names) if names is not None else [p.name for p in paths],
+        "analyze": spec.to_dict(),
+    }
     return store.create_job(
         project=project,
         kind=KIND,
