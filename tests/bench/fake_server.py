@@ -58,7 +58,9 @@ class _Fake:
 
     def spec(self, body: dict[str, Any]) -> tuple[int, int, int, int]:
         frames = int(body.get("num_frames", 17)) + self.settings.frames_delta
-        return frames, int(body.get("width", 64)), int(body.get("height", 64)), int(body.get("fps", 16))
+        width, height = (int(n) for n in str(body.get("size", "64x64")).split("x"))
+        width, height = int(body.get("width", width)), int(body.get("height", height))
+        return frames, width, height, int(body.get("fps", 16))
 
     async def generate(self, timings: dict[str, float]) -> None:
         timings["started"] = time.time()
@@ -78,7 +80,7 @@ class _Fake:
         frames, width, height, fps = self.spec(body)
         if variant == "raw":
             raw = frames_of(self.settings.content, frames, width, height)
-            return raw.tobytes(), {"x-frame-shape": ",".join(str(n) for n in raw.shape)}
+            return raw.tobytes(), {"x-reelserve-frame-shape": ",".join(str(n) for n in raw.shape)}
         return mp4_of(self.settings.content, frames, width, height, fps), {}
 
     async def create(self, request: Request) -> Response:
@@ -109,15 +111,15 @@ class _Fake:
         headers = {"openai-poll-after-ms": str(self.settings.poll_after_ms)}
         return JSONResponse(_public(self.jobs[job_id], self.settings), headers=headers)
 
-    async def content(self, job_id: str, variant: str = "video", stream: bool = False) -> Response:
+    async def content(self, job_id: str, delivery: str = "blob") -> Response:
         if job_id not in self.jobs:
             return _error(404, "not_found", "no such video")
         job = self.jobs[job_id]
-        if stream:
-            await job["task"]
-        elif job["status"] != "completed":
+        if job["status"] != "completed":
             return _error(409, "conflict", "not ready")
-        data, headers = self.video(job["body"], variant)
+        data, headers = self.video(job["body"], "raw" if delivery == "raw" else "video")
+        if delivery == "reference":
+            return JSONResponse(_reference(data, job["body"]))
 
         async def chunks() -> Any:
             for start in range(0, len(data), 65536):
@@ -138,18 +140,18 @@ class _Fake:
             await self.generate(timings)
         finally:
             seen["in_flight"] -= 1
-        delivery = body.get("delivery", "blob")
+        delivery = request.query_params.get("delivery", "blob")
         data, headers = self.video(body, "raw" if delivery == "raw" else "video")
         if self.settings.timings:
             headers["x-reelserve-timings"] = json.dumps(timings)
         headers["x-inference-time-s"] = f"{timings['generated'] - timings['started']:.6f}"
         if delivery == "reference":
-            ref = {"url": "/fake/blob", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-            return JSONResponse(ref, headers=headers)
+            return JSONResponse(_reference(data, body), headers=headers)
         return Response(data, media_type="video/mp4", headers=headers)
 
-    async def blob(self) -> Response:
-        return Response(mp4_of(self.settings.content, 17, 64, 64, 16), media_type="video/mp4")
+    async def blob(self, request: Request) -> Response:
+        data, _ = self.video(dict(request.query_params), "video")
+        return Response(data, media_type="video/mp4")
 
     async def generations(self, request: Request) -> Response:
         body = await request.json()
@@ -176,24 +178,27 @@ class _Fake:
         return JSONResponse({"id": session_id})
 
     async def stream(self, ws: WebSocket, session_id: str) -> None:
+        """reelserve's order: init text, init segment, then per chunk its segment and a chunk text."""
         await ws.accept()
         body = self.sessions[session_id]
-        frames, width, height, fps = self.spec({**body, "num_frames": body.get("chunk_frames", 16)})
+        frames, width, height, fps = self.spec({**body, "num_frames": body.get("chunk_frames", 8)})
         chunk = mp4_of(self.settings.content, frames, width, height, fps)
-        for _ in range(int(body.get("num_chunks", 4))):
+        await ws.send_text(json.dumps({"type": "init", "width": width, "height": height, "fps": fps}))
+        await ws.send_bytes(b"ftyp-and-moov")
+        for index in range(int(body.get("max_chunks") or 4)):
             await asyncio.sleep(self.settings.chunk_delay_s)
-            await ws.send_text(json.dumps({"type": "chunk", "frames": frames}))
             await ws.send_bytes(chunk)
-        await ws.send_text(json.dumps({"type": "end"}))
+            await ws.send_text(json.dumps({"type": "chunk", "index": index, "frames": frames}))
+        await ws.send_text(json.dumps({"type": "end", "status": "completed", "error": None}))
         await ws.close()
 
 
 def build_app(settings: FakeSettings) -> FastAPI:
     fake = _Fake(settings)
     app = FastAPI()
+    app.add_api_route("/fake/blob", fake.blob, methods=["GET"])
     if "sync" in settings.apis:
         app.add_api_route("/v1/videos/sync", fake.sync, methods=["POST"])
-        app.add_api_route("/fake/blob", fake.blob, methods=["GET"])
     if "mlcommons" in settings.apis:
         app.add_api_route("/v1/videos/generations", fake.generations, methods=["POST"])
     if "openai" in settings.apis:
@@ -204,6 +209,13 @@ def build_app(settings: FakeSettings) -> FastAPI:
         app.add_api_route("/v1/sessions", fake.new_session, methods=["POST"])
         app.add_api_websocket_route("/v1/sessions/{session_id}/stream", fake.stream)
     return app
+
+
+def _reference(data: bytes, body: dict[str, Any]) -> dict[str, Any]:
+    sha = hashlib.sha256(data).hexdigest()
+    keys = ("num_frames", "size", "fps")
+    url = "/fake/blob?" + "&".join(f"{k}={body[k]}" for k in keys if k in body)
+    return {"url": url, "sha256": sha, "bytes": len(data), "content_type": "video/mp4"}
 
 
 def _public(job: dict[str, Any], settings: FakeSettings) -> dict[str, Any]:

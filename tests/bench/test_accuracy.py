@@ -43,3 +43,11 @@ def test_reference_delivery_fetches_the_video_outside_the_measured_time(server: 
     acc = run(cfg)["accuracy"]
     assert acc["scores"]["hard_checks_passed"] == 2
     assert acc["bytes_received"]["per_video_mean"] < 400  # only the JSON with the path moved
+
+
+def test_openai_reference_delivery_in_accuracy_mode(server: str, tmp_path: Path) -> None:
+    cfg = small(server, tmp_path, api=Api.OPENAI, mode=Mode.ACCURACY, accuracy_queries=2,
+                delivery=(Delivery.REFERENCE,))  # fmt: skip
+    acc = run(cfg)["accuracy"]
+    assert acc["completed"] == 2 and acc["scores"]["hard_checks_passed"] == 2
+    assert acc["bytes_received"]["per_video_mean"] < 400 < acc["video_size_mean"]

@@ -1,10 +1,12 @@
 """The streaming scenario: real-time generation sessions delivered over a WebSocket.
 
-Wire contract (reelserve; see docs/bench.md): ``POST /v1/sessions`` with the generation settings plus
-``num_chunks`` and ``chunk_frames`` answers ``{"id": ...}``; the client then opens
-``/v1/sessions/{id}/stream``. Each binary message is one chunk (an fMP4 segment). Text messages are
-JSON: ``{"type": "chunk", "frames": n}`` (frames of the next binary chunk), ``{"type": "end"}``,
-``{"type": "error", "message": ...}``. The session ends at "end", at close, or after ``num_chunks``.
+Wire contract (reelserve's ``api/routes/sessions.py``): ``POST /v1/sessions`` with ``prompt, model,
+size, fps, chunk_frames, max_chunks, seed, num_inference_steps, guidance_scale`` answers ``{"id": ...}``;
+the client opens ``/v1/sessions/{id}/stream``. Server → client: text ``{"type": "init", ...}`` then one
+binary message, the fMP4 initialisation segment (not a chunk); then per chunk a binary media segment
+followed by text ``{"type": "chunk", "index", ...}`` (its ``frames``, when present, correct the count);
+text ``{"type": "end", "error"}`` at the end; ``{"type": "error", "message"}`` on failure. The session
+ends at "end", at close, or after ``max_chunks`` media chunks.
 
 Per session: time to first chunk (from the create request), the gap between chunks, stalls of a player
 that starts at the first chunk and plays ``fps`` frames per second (a stall = the buffer ran dry), and
@@ -24,12 +26,12 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from reelserve.bench.adapters.base import error_message, request_body
+from reelserve.bench.adapters.base import error_message
 from reelserve.bench.config import BenchConfig
 from reelserve.bench.dataset import Query
 from reelserve.bench.stats import summarize
 
-__all__ = ["SessionRecord", "playback_stalls", "run_sessions", "streaming_summary"]
+__all__ = ["SessionRecord", "playback_stalls", "run_sessions", "session_body", "streaming_summary"]
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ class SessionRecord:
     chunk_ns: list[int] = field(default_factory=list)  #: arrival of each chunk (monotonic)
     chunk_frames: list[int] = field(default_factory=list)
     chunk_bytes: list[int] = field(default_factory=list)
+    init_bytes: int = 0  #: the fMP4 initialisation segment
+    ended: bool = False  #: the server said "end"
     ok: bool = False
     error: str | None = None
     http_status: int | None = None
@@ -57,7 +61,7 @@ class SessionRecord:
             "stalls": len(stalls),
             "stall_time_s": sum(stalls),
             "frames": sum(self.chunk_frames),
-            "bytes": sum(self.chunk_bytes),
+            "bytes": sum(self.chunk_bytes) + self.init_bytes,
             "delivered_fps": sum(self.chunk_frames) / times[-1] if times[-1] > 0 else 0.0,
             "steady_fps": (sum(self.chunk_frames[1:]) / span) if span > 0 else None,
         }
@@ -100,39 +104,65 @@ async def run_sessions(
     return sorted(records, key=lambda r: r.query_id)
 
 
+def session_body(query: Query, cfg: BenchConfig) -> dict[str, Any]:
+    return {
+        "prompt": query.prompt.prompt,
+        "model": cfg.model,
+        "size": f"{cfg.width}x{cfg.height}",
+        "fps": cfg.fps,
+        "chunk_frames": cfg.chunk_frames,
+        "max_chunks": cfg.stream_chunks,
+        "seed": query.seed,
+        "num_inference_steps": cfg.steps,
+        "guidance_scale": cfg.guidance_scale,
+    }
+
+
 async def _one_session(
     client: httpx.AsyncClient, query: Query, cfg: BenchConfig, headers: dict[str, str], record: SessionRecord
 ) -> None:
-    body = {**request_body(query, cfg), "num_chunks": cfg.stream_chunks, "chunk_frames": cfg.chunk_frames}
     record.issued_ns = time.monotonic_ns()
-    response = await client.post("/v1/sessions", json=body, headers=headers)
+    response = await client.post("/v1/sessions", json=session_body(query, cfg), headers=headers)
     record.http_status = response.status_code
     if response.status_code >= 400:
         record.error = error_message(response)
         return
     record.session_id = str(response.json()["id"])
-    ws_url = (
-        str(client.base_url).replace("http", "ws", 1).rstrip("/") + f"/v1/sessions/{record.session_id}/stream"
-    )
+    base = str(client.base_url).replace("http", "ws", 1).rstrip("/")
+    ws_url = f"{base}/v1/sessions/{record.session_id}/stream"
     async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
-        next_frames = cfg.chunk_frames
+        awaiting_init = False
         async for message in ws:
             if isinstance(message, bytes):
+                if awaiting_init:  # the fMP4 initialisation segment: bytes, but no frames
+                    awaiting_init = False
+                    record.init_bytes += len(message)
+                    continue
                 record.chunk_ns.append(time.monotonic_ns())
-                record.chunk_frames.append(next_frames)
+                record.chunk_frames.append(cfg.chunk_frames)
                 record.chunk_bytes.append(len(message))
-                next_frames = cfg.chunk_frames
                 if len(record.chunk_ns) >= cfg.stream_chunks:
                     break
                 continue
-            control = json.loads(message)
-            if control.get("type") == "chunk":
-                next_frames = int(control.get("frames", cfg.chunk_frames))
-            elif control.get("type") == "error":
-                record.error = f"server error: {control.get('message', '')}"
+            awaiting_init = _control(json.loads(message), record, awaiting_init)
+            if record.error is not None or record.ended:
                 break
-            elif control.get("type") == "end":
-                break
+
+
+def _control(msg: dict[str, Any], record: SessionRecord, awaiting_init: bool) -> bool:
+    """Apply one text message; returns whether the next binary message is the init segment."""
+    kind = msg.get("type")
+    if kind == "init":
+        return True
+    if kind == "chunk" and record.chunk_frames and isinstance(msg.get("frames"), int):
+        record.chunk_frames[-1] = msg["frames"]
+    elif kind == "error":
+        record.error = f"server error: {msg.get('message') or msg.get('code', '')}"
+    elif kind == "end":
+        record.ended = True
+        if msg.get("error"):
+            record.error = f"session ended with error: {msg['error']}"
+    return awaiting_init
 
 
 def streaming_summary(records: list[SessionRecord], fps: int, duration_s: float) -> dict[str, Any]:

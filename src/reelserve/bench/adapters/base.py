@@ -27,6 +27,8 @@ __all__ = [
     "Payload",
     "QueryFailed",
     "error_message",
+    "fetch_reference",
+    "frame_shape",
     "parse_shape",
     "read_timing_headers",
     "request_body",
@@ -49,7 +51,7 @@ class QueryFailed(Exception):
 class Payload:
     """A finished video as the client received it."""
 
-    kind: str  #: "mp4" or "raw" (uint8 frames, row-major T×H×W×3)
+    kind: str  #: "mp4", "raw" (uint8 frames, row-major T×H×W×3) or "reference" (the JSON answer)
     data: bytes
     shape: tuple[int, ...] | None = None  #: raw frames only
 
@@ -85,8 +87,6 @@ def request_body(query: Query, cfg: BenchConfig) -> dict[str, Any]:
         "model": cfg.model,
         "size": f"{cfg.width}x{cfg.height}",
         "seconds": str(seconds),
-        "width": cfg.width,
-        "height": cfg.height,
         "num_frames": cfg.num_frames,
         "fps": cfg.fps,
         "num_inference_steps": cfg.steps,
@@ -119,7 +119,7 @@ def read_timing_headers(headers: httpx.Headers, record: QueryRecord, anchor: Clo
     if "x-stage-durations" in headers:
         for name, value in _parse_pairs(headers["x-stage-durations"]).items():
             _put_duration(record, f"stage:{name}", value)
-    job_id = headers.get("x-job-id") or headers.get("x-video-id")
+    job_id = headers.get("x-reelserve-video-id") or headers.get("x-job-id") or headers.get("x-video-id")
     if job_id:
         record.job_id = job_id
 
@@ -179,3 +179,26 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         return None
+
+
+def frame_shape(headers: httpx.Headers) -> tuple[int, ...] | None:
+    """The raw-frame shape header: reelserve's ``x-reelserve-frame-shape`` or a plain ``x-frame-shape``."""
+    return parse_shape(headers.get("x-reelserve-frame-shape") or headers.get("x-frame-shape"))
+
+
+async def fetch_reference(
+    client: httpx.AsyncClient, payload: Payload | None, record: QueryRecord, ctx: AdapterContext
+) -> Payload | None:
+    """A ``reference`` answer (JSON ``{url, sha256, bytes|size}``): note the size; in accuracy mode fetch
+    the MP4 behind it — after ``complete``, so outside the measured time."""
+    try:
+        ref = json.loads(payload.data) if payload is not None else {}
+    except ValueError:
+        raise QueryFailed("delivery=reference answered with something that is not JSON") from None
+    size = ref.get("bytes", ref.get("size")) if isinstance(ref, dict) else None
+    if isinstance(size, int):
+        record.video_size = size
+    if not ctx.keep or not isinstance(ref, dict) or not ref.get("url"):
+        return None
+    response = await client.get(ref["url"], headers=ctx.headers)
+    return Payload("mp4", response.content) if response.status_code < 400 else None

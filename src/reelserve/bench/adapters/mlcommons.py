@@ -43,7 +43,9 @@ class MLCommonsAdapter:
     async def run(
         self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None:
-        body = {**request_body(query, ctx.config), "response_format": _FORMATS[ctx.delivery]}
+        cfg = ctx.config
+        body = {**request_body(query, cfg), "width": cfg.width, "height": cfg.height}
+        body["response_format"] = _FORMATS[ctx.delivery]
         record.stamp("issued")
         trace = wire_trace(record)
         route = "/v1/videos/generations"

@@ -1,13 +1,14 @@
 """The OpenAI Videos API: create a job, poll it, download its content.
 
 ``POST /v1/videos`` → job object; ``GET /v1/videos/{id}`` until ``completed``/``failed``, sleeping what
-the ``openai-poll-after-ms`` header says (or ``--poll-ms``); then the content per delivery mode:
+the ``openai-poll-after-ms`` header says (or ``--poll-ms``); then ``GET /v1/videos/{id}/content`` with
+reelserve's ``delivery`` query parameter (a server without it ignores it and sends the MP4):
 
-- ``blob``: ``GET /v1/videos/{id}/content`` (the MP4)
-- ``raw``: ``GET /v1/videos/{id}/content?variant=raw`` (uint8 frames; reelserve extension)
-- ``stream``: ``GET /v1/videos/{id}/content?stream=true`` right after create, no polling: the server
-  pushes fMP4 bytes as they are produced (reelserve extension)
-- ``reference``: no download; the completed job object is the answer (size, and url/sha256 if given)
+- ``blob``: no parameter — the MP4 bytes
+- ``reference``: ``?delivery=reference`` — JSON ``{url, sha256, bytes}``; the MP4 itself is fetched only
+  in accuracy mode, after ``complete``
+- ``stream``: ``?delivery=stream`` — fragmented-MP4 segments
+- ``raw``: ``?delivery=raw`` — uint8 frames, shape in ``x-reelserve-frame-shape``
 
 When the job object carries ``timings`` (reelserve does), they become the server stamps; after the
 download, one more ``GET`` reads the server's ``delivered`` stamp (outside the measured time).
@@ -25,7 +26,8 @@ from reelserve.bench.adapters.base import (
     Payload,
     QueryFailed,
     error_message,
-    parse_shape,
+    fetch_reference,
+    frame_shape,
     read_timing_headers,
     request_body,
     stream_body,
@@ -50,14 +52,14 @@ class OpenAIAdapter:
         self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None:
         job, wait_ms = await self._create(client, query, record, ctx)
-        if ctx.delivery == Delivery.STREAM:
-            payload = await self._download(client, record, ctx, {"stream": "true"})
-        else:
-            job = await self._poll(client, job, wait_ms, record, ctx)
-            record.stamp("ready")
-            self._take_job(job, record, ctx)
-            payload = await self._deliver(client, job, record, ctx)
-        if record.server_unix or ctx.delivery == Delivery.STREAM:
+        job = await self._poll(client, job, wait_ms, record, ctx)
+        record.stamp("ready")
+        self._take_job(job, record, ctx)
+        params = {} if ctx.delivery == Delivery.BLOB else {"delivery": ctx.delivery.value}
+        payload = await self._download(client, record, ctx, params)
+        if ctx.delivery == Delivery.REFERENCE:
+            payload = await fetch_reference(client, payload, record, ctx)
+        if record.server_unix:
             await self._read_delivered(client, record, ctx)
         return payload
 
@@ -109,19 +111,6 @@ class OpenAIAdapter:
         if isinstance(size, int):
             record.video_size = size
 
-    async def _deliver(
-        self, client: httpx.AsyncClient, job: dict[str, Any], record: QueryRecord, ctx: AdapterContext
-    ) -> Payload | None:
-        if ctx.delivery == Delivery.REFERENCE:
-            record.stamp("first_byte")
-            record.stamp("complete")
-            if ctx.keep:  # accuracy needs the MP4: fetched after "complete", outside the measured time
-                response = await client.get(f"/v1/videos/{record.job_id}/content", headers=ctx.headers)
-                return Payload("mp4", response.content) if response.status_code < 400 else None
-            return None
-        params = {"variant": "raw"} if ctx.delivery == Delivery.RAW else {}
-        return await self._download(client, record, ctx, params)
-
     async def _download(
         self, client: httpx.AsyncClient, record: QueryRecord, ctx: AdapterContext, params: dict[str, str]
     ) -> Payload | None:
@@ -134,10 +123,13 @@ class OpenAIAdapter:
             if "ready" not in record.stamps:
                 record.stamp("ready")
             read_timing_headers(response.headers, record, ctx.anchor)
-            data = await stream_body(response, record, keep=ctx.keep)
-            shape = parse_shape(response.headers.get("x-frame-shape"))
-        if record.video_size is None and ctx.delivery != Delivery.RAW:
+            keep = ctx.keep or ctx.delivery == Delivery.REFERENCE
+            data = await stream_body(response, record, keep=keep)
+            shape = frame_shape(response.headers)
+        if record.video_size is None and ctx.delivery in (Delivery.BLOB, Delivery.STREAM):
             record.video_size = record.bytes_received
+        if ctx.delivery == Delivery.REFERENCE:
+            return Payload("reference", data)
         if not ctx.keep:
             return None
         return Payload("raw", data, shape) if ctx.delivery == Delivery.RAW else Payload("mp4", data)
