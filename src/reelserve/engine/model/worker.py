@@ -8,6 +8,7 @@ order work finishes. Control ops are answered at once; ``chunk`` and ``clip`` wh
     chunk(sid, index)      generate chunk ``index``   export(sid)           state bytes; the worker drops it
     restore(sid, state)    take a session over        close(sid)            drop it
     clip(...)              one clip (a job's batch forward)                 stats()   drain()   ping()
+    configure(max_batch, max_wait_s, preempt)   change the batching policy
 
 Between messages it runs ``Batcher.tick``: step-level continuous batching, so chunks of several
 sessions (and compatible clips) share each forward. SIGTERM drains: finish what runs, then exit.
@@ -90,6 +91,15 @@ class _Worker:
 
     def op_ping(self, rid: int) -> None:
         self.reply(rid, "pong")
+
+    def op_configure(self, rid: int, max_batch: int | None = None, max_wait_s: float | None = None,
+                     preempt: bool | None = None) -> None:  # fmt: skip
+        """Change the batching policy at run time (benchmarks compare settings on one loaded model)."""
+        b = self.batcher
+        b.max_batch = b.max_batch if max_batch is None else max_batch
+        b.max_wait_s = b.max_wait_s if max_wait_s is None else max_wait_s
+        b.preempt = b.preempt if preempt is None else preempt
+        self.reply(rid, {"max_batch": b.max_batch, "max_wait_s": b.max_wait_s, "preempt": b.preempt})
 
     def op_drain(self, rid: int) -> None:
         self.draining = True
