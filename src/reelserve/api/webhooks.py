@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from reelserve.store.batches import (
     Batch,
     Delivery,
-    batch_summary,
     complete_batch,
     due_deliveries,
     open_batches,
@@ -55,14 +54,13 @@ def verify(
     return hmac.compare_digest(sign(secret, body, ts), header)
 
 
-def completion_payload(engine: sa.Engine, batch: Batch) -> dict[str, Any]:
-    counts = batch_summary(engine, batch)
+def completion_payload(batch: Batch) -> dict[str, Any]:
+    """The webhook body; the store adds the final ``counts`` when it completes the batch."""
     return {
         "type": "batch.completed",
         "batch_id": batch.id,
         "project": batch.project,
         "total": batch.total,
-        "counts": counts,
         "manifest_path": f"/v1/batches/{batch.id}/manifest",
     }
 
@@ -77,7 +75,7 @@ class WebhookSender:
     def tick(self) -> int:
         """Complete finished batches, then send due deliveries; returns deliveries attempted."""
         for batch in open_batches(self.engine):
-            complete_batch(self.engine, batch, completion_payload(self.engine, batch))
+            complete_batch(self.engine, batch, completion_payload(batch))
         due = due_deliveries(self.engine, time.time())
         for delivery in due:
             self._send(delivery)

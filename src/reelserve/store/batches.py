@@ -152,9 +152,13 @@ def _batch_where(batch: Batch) -> list[Any]:
 
 def batch_summary(engine: sa.Engine, batch: Batch) -> dict[str, int]:
     """Variant counts by job status (every status present, zeros included)."""
-    query = sa.select(jobs.c.status, sa.func.count()).where(*_batch_where(batch)).group_by(jobs.c.status)
     with transaction(engine, write=False) as conn:
-        counts = {status: int(n) for status, n in conn.execute(query)}
+        return _summary(conn, batch)
+
+
+def _summary(conn: sa.Connection, batch: Batch) -> dict[str, int]:
+    query = sa.select(jobs.c.status, sa.func.count()).where(*_batch_where(batch)).group_by(jobs.c.status)
+    counts = {status: int(n) for status, n in conn.execute(query)}
     return {s.value: counts.get(s.value, 0) for s in JobStatus}
 
 
@@ -196,8 +200,8 @@ def open_batches(engine: sa.Engine, limit: int = 100) -> list[Batch]:
 
 
 def complete_batch(engine: sa.Engine, batch: Batch, payload: dict[str, Any]) -> bool:
-    """Mark a batch complete if every variant is terminal; queue its webhook delivery in the same
-    transaction. True only for the call that completed it."""
+    """Mark a batch complete if every variant is terminal; queue its webhook delivery (``payload``
+    plus the final ``counts``) in the same transaction. True only for the call that completed it."""
     now = time.time()
     with transaction(engine, write=True) as conn:
         open_jobs = conn.scalar(
@@ -215,6 +219,7 @@ def complete_batch(engine: sa.Engine, batch: Batch, payload: dict[str, Any]) -> 
         if done.rowcount != 1:
             return False
         if batch.webhook_url:
+            payload = {**payload, "counts": _summary(conn, batch)}
             stmt = dialect_insert(conn, webhook_deliveries).values(
                 id=new_id("whd"), batch_id=batch.id, event="batch.completed", url=batch.webhook_url,
                 payload=payload, status="pending", attempts=0, next_attempt_at=now, created_at=now,
