@@ -114,6 +114,7 @@ def sim_command(
     memory_slots: Annotated[int, typer.Option(help="Resident sessions per GPU.")] = 16,
     startup_s: Annotated[float, typer.Option(help="Seconds a new GPU takes to serve.")] = 10.0,
     deadline_ms: Annotated[float, typer.Option(help="Per-chunk latency target.")] = 1000.0,
+    warmup_s: Annotated[float, typer.Option(help="Latency is measured after this many seconds.")] = 120.0,
     frontier: Annotated[
         str, typer.Option(help="Budgets to sweep for non-autoscaled policies, e.g. 32,48,64.")
     ] = "",
@@ -133,6 +134,7 @@ def sim_command(
         per_gpu=per_gpu,
         startup_s=startup_s,
         deadline_ms=deadline_ms,
+        warmup_s=warmup_s,
     )
     shape = StreamingShape(
         sessions, hours, burstiness, burst_window_s, mean_active_s, tail_alpha, mean_stretch_s, mean_idle_s,

@@ -118,14 +118,19 @@ def write_report(
     if run["comparison"]:
         lines += ["", "## Against the static baseline's frontier", ""]
         lines += [
-            "| policy | metric | latency cut at equal cost | cost cut at equal latency |",
-            "|---|---|---|---|",
+            "`main`: the run at the full budget against the static frontier; `frontier`: the best",
+            "point of the policy's sweep at equal cost, and the cheapest of its points reaching static's",
+            "latency at the full budget against static's cost for it.",
+            "",
+            "| policy | compared | metric | latency cut at equal cost | cost cut at equal latency |",
+            "|---|---|---|---|---|",
         ]
         for c in run["comparison"]:
             cut = c["latency_reduction_at_equal_cost"]
             save = c["cost_reduction_at_equal_latency"]
             lines.append(
-                f"| {c['policy']} | {c['metric']} | {_fmt(None if cut is None else f'{cut:.1%}')} | "
+                f"| {c['policy']} | {c.get('kind', 'main')} | {c['metric']} | "
+                f"{_fmt(None if cut is None else f'{cut:.1%}')} | "
                 f"{_fmt(None if save is None else f'{save:.1%}')} |"
             )
     if run["frontier"]:

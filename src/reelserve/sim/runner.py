@@ -23,7 +23,7 @@ from reelserve.sim.policies import resolve_policy
 from reelserve.sim.streaming import run_streaming
 from reelserve.sim.workload import Workload
 
-__all__ = ["RunOutput", "SimConfig", "compare", "run_one", "run_sim"]
+__all__ = ["RunOutput", "SimConfig", "compare", "compare_frontiers", "run_one", "run_sim"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,48 @@ def compare(points: list[dict[str, Any]], ours: dict[str, Any], baseline: str, m
     }
 
 
+def compare_frontiers(
+    points: list[dict[str, Any]], policy: str, baseline: str, metric: str
+) -> dict[str, Any]:
+    """``policy``'s swept points against ``baseline``'s, both ways.
+
+    Equal cost: the largest latency cut of any of our points against the baseline's envelope at that
+    point's cost. Equal latency target: the target is the baseline's latency at its largest budget
+    (its own operating point); compare the cheapest cost of ours that reaches it with the baseline's
+    cost to reach it (interpolated along its envelope).
+    """
+    base = [p for p in points if p["policy"] == baseline]
+    ours = [p for p in points if p["policy"] == policy]
+    env = _envelope([(p["cost_usd"], p[metric]) for p in base])
+    costs, lats = [c for c, _ in env], [latency for _, latency in env]
+    best_cut: tuple[float, dict[str, Any], float] | None = None
+    for p in ours:
+        at = _interp(p["cost_usd"], costs, lats)
+        if at is not None and (best_cut is None or 1 - p[metric] / at > best_cut[0]):
+            best_cut = (1 - p[metric] / at, p, at)
+    full = max(base, key=lambda p: (p["gpus"], p["cost_usd"])) if base else None
+    target = None if full is None else full[metric]
+    reaching = [p for p in ours if target is not None and p[metric] <= target]
+    cheapest = min(reaching, key=lambda p: p["cost_usd"]) if reaching else None
+    base_cost = None if target is None else _interp(target, lats[::-1], costs[::-1])
+    return {
+        "kind": "frontier",
+        "metric": metric,
+        "baseline": baseline,
+        "latency_reduction_at_equal_cost": None if best_cut is None else round(best_cut[0], 4),
+        "at_point": None
+        if best_cut is None
+        else {**best_cut[1], "baseline_latency_s": round(best_cut[2], 6)},
+        "latency_target_s": target,
+        "our_cost_at_target_usd": None if cheapest is None else cheapest["cost_usd"],
+        "our_point_at_target": cheapest,
+        "baseline_cost_at_target_usd": base_cost,
+        "cost_reduction_at_equal_latency": None
+        if cheapest is None or not base_cost
+        else round(1 - cheapest["cost_usd"] / base_cost, 4),
+    }
+
+
 def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[RunOutput]]:
     """Every policy at the full budget, then the frontier sweep; returns summary.json and the runs."""
     if not cfg.policies:
@@ -143,7 +185,11 @@ def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[Ru
         for r in runs:
             if r.policy != "static":
                 for metric in ("worst_chunk_latency_s", "p99_chunk_latency_s"):
-                    comparisons.append({"policy": r.policy, **compare(frontier, r.summary, "static", metric)})
+                    main = {"kind": "main", **compare(frontier, r.summary, "static", metric)}
+                    comparisons.append({"policy": r.policy, **main})
+                    comparisons.append(
+                        {"policy": r.policy, **compare_frontiers(frontier, r.policy, "static", metric)}
+                    )
     summary["_run"] = {
         "workload": workload.name,
         "kind": workload.kind,

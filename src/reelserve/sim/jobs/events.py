@@ -104,6 +104,6 @@ class Control(Event[JobWorld]):
                 w.state = WorkerState.DRAINING
             else:
                 world.release(w)
-        if world.queue or world.running:
+        if world.queue or world.running or world.now < world.last_arrival:
             events.append(Control(world.now + self.PERIOD))
         return events

@@ -22,6 +22,7 @@ def run_jobs(
 ) -> tuple[dict[str, Any], JobWorld]:
     """Simulate until every job is done (or 4x the horizon); the GPUs are billed until the last job."""
     world = JobWorld(cluster, policy, profile, workload.horizon_s)
+    world.last_arrival = max(j.arrival for j in workload.jobs)
     loop: EventLoop[JobWorld] = EventLoop(world)
     first = cluster.min_gpus if policy.autoscale else cluster.gpus
     for _ in range(first):

@@ -52,6 +52,7 @@ class JobWorld:
         self.first_done: dict[str, float] = {}  #: group -> first completion
         self.group_start: dict[str, float] = {}  #: group -> first arrival
         self.last_done = 0.0
+        self.last_arrival = 0.0  #: the control loop runs at least until the last job has arrived
         self.speed = (
             gpu_type(cluster.gpu).speed / gpu_type(profile.device).speed
             if profile.device

@@ -8,7 +8,8 @@ with it, every due chunk in one coalesced forward, and a chunk due just before t
 iteration waits for it (``coalesce_wait_s``). A forward of ``b`` chunks takes TurboServe's per-chunk
 latency with ``load = b``, divided by the GPU's speed relative to the reference GPU. Chunk k+1 of a
 session is due a period after chunk k (real-time playback), or at once if it has fallen behind.
-Per-chunk latency = completion - due time; a session's first chunk is reported as TTFF instead.
+Per-chunk latency = completion - due time; a session's first chunk is reported as TTFF instead;
+both are measured after ``warmup_s`` (the cold start of an empty cluster is not measured).
 """
 
 from __future__ import annotations
@@ -225,12 +226,14 @@ class StreamWorld:
         events: list[Event[StreamWorld]] = []
         w.busy_s += w.busy_until - w.forward_start
         self.metrics.degraded += w.degraded
+        measured = self.now >= self.cluster.warmup_s
         for sid in w.inflight:
             s = self.sessions[sid]
             if s.first_done is None:
                 s.first_done = self.now
-                self.metrics.ttff_s.append(self.now - s.spec.arrival)
-            else:
+                if measured:
+                    self.metrics.ttff_s.append(self.now - s.spec.arrival)
+            elif measured:
                 self.metrics.chunk_latency_s.append(self.now - s.next_request)
             s.left -= 1
             s.chunk_index += 1
