@@ -76,6 +76,7 @@ def analyze(
         str, typer.Option(help="content (PySceneDetect) or learned (ShotNet).")
     ] = "content",
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: cuda if present).")] = None,
+    model_threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
     project: Annotated[str, typer.Option()] = "default",
     key: Annotated[
         str | None, typer.Option(help="Idempotency key: the same key returns the same job.")
@@ -99,6 +100,7 @@ def analyze(
         shot_detector=shot_detector,
         weights_dir=None if weights_dir is None else str(weights_dir.expanduser().resolve()),
         device=device,
+        model_threads=model_threads,
     )
     with open_data_dir(data, store) as dd:
         job, _ = submit_analysis(dd.store, videos, spec, project=project, idempotency_key=key)

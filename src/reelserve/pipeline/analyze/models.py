@@ -30,6 +30,10 @@ class TaskModels:
 
     def __init__(self, spec: AnalyzeSpec) -> None:
         self.spec = spec
+        if spec.model_threads:
+            import torch
+
+            torch.set_num_threads(spec.model_threads)
         root = Path(spec.weights_dir).expanduser() if spec.weights_dir else None
         self.models: dict[str, Any] = {}
         for task in spec.tasks:

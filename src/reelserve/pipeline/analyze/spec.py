@@ -45,6 +45,9 @@ class AnalyzeSpec:
     min_scene_s: float = 0.4  #: two cuts closer than this keep only the first
     weights_dir: str | None = None  #: DIR with one sub-directory per task (DIR/labels, ...); None = tiny
     device: str | None = None  #: "cpu", "cuda", ...; None = cuda when present
+    #: torch intra-op threads for CPU inference (process-wide); 0 keeps torch's default (one per core).
+    #: With a cheap model, 1 leaves the cores to the decoders (torch's spinning threads otherwise steal them).
+    model_threads: int = 0
 
     def __post_init__(self) -> None:
         parse_tasks(self.tasks)
@@ -59,6 +62,7 @@ class AnalyzeSpec:
             (self.batch_size >= 1, f"batch size must be 1 or more, got {self.batch_size}", "batch_size"),
             (self.decoders >= 1, f"decoders must be 1 or more, got {self.decoders}", "decoders"),
             (self.decode_threads >= 0, "decode threads must be 0 (automatic) or more", "decode_threads"),
+            (self.model_threads >= 0, "model threads must be 0 (torch default) or more", "model_threads"),
             (self.queue_size >= 1, f"queue size must be 1 or more, got {self.queue_size}", "queue_size"),
             (
                 self.frame_side >= 16 and self.shot_width >= 16,
