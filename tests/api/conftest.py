@@ -55,9 +55,10 @@ def make_api(data: Path, store_url: str | None = None, **settings: Any) -> Api:
     return Api(TestClient(app), app, keys, other)
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    made = make_api(tmp_path / "data")
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One app per test module (creating an app migrates a fresh store and makes five keys)."""
+    made = make_api(tmp_path_factory.mktemp("api") / "data")
     yield made
     made.services.close()
 
