@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -108,12 +108,17 @@ def bench(
     except ReelserveError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(summary.get("headline") or _streaming_headline(summary), default=str))
+    typer.echo(json.dumps(_headline(summary), default=str))
     typer.echo(f"wrote {out}/result_summary.json and {out}/report.md")
 
 
-def _streaming_headline(summary: dict[str, object]) -> dict[str, object]:
-    stream = summary.get("streaming")
-    if not isinstance(stream, dict):
-        return {}
-    return {k: stream[k] for k in ("sessions", "completed", "failed", "realtime_sessions")}
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers worth printing: the scenario's headline, accuracy, or the streaming counts."""
+    out: dict[str, Any] = dict(summary.get("headline") or {})
+    if isinstance(summary.get("accuracy"), dict):
+        scores = summary["accuracy"]["scores"]
+        out |= {"accuracy_mean": scores["mean"], "hard_checks_passed": scores["hard_checks_passed"]}
+    if isinstance(summary.get("streaming"), dict):
+        stream = summary["streaming"]
+        out |= {k: stream[k] for k in ("sessions", "completed", "failed", "realtime_sessions")}
+    return out

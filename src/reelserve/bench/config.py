@@ -47,7 +47,7 @@ class Delivery(StrEnum):
 
     REFERENCE = "reference"  #: a path/URL + sha256 + size; no video bytes move
     BLOB = "blob"  #: the MP4 bytes (base64 inside JSON for the mlcommons API)
-    STREAM = "stream"  #: fMP4 bytes streamed while the job runs (no polling)
+    STREAM = "stream"  #: fragmented-MP4 segments, sent as they are cut
     RAW = "raw"  #: uint8 frames, T×H×W×3, the raw-tensor path
 
 

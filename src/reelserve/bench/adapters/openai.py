@@ -137,12 +137,17 @@ class OpenAIAdapter:
     async def _read_delivered(
         self, client: httpx.AsyncClient, record: QueryRecord, ctx: AdapterContext
     ) -> None:
-        try:
-            response = await client.get(f"/v1/videos/{record.job_id}", headers=ctx.headers)
-            if response.status_code < 400 and isinstance(response.json().get("timings"), dict):
-                record.add_server_stamps(response.json()["timings"], ctx.anchor)
-        except (httpx.HTTPError, ValueError):
-            pass  # the query already completed; a missing delivered stamp only narrows the report
+        for attempt in range(3):  # the server may stamp "delivered" just after the last byte left
+            try:
+                response = await client.get(f"/v1/videos/{record.job_id}", headers=ctx.headers)
+                timings = response.json().get("timings") if response.status_code < 400 else None
+            except (httpx.HTTPError, ValueError):
+                return  # the query already completed; a missing delivered stamp only narrows the report
+            if isinstance(timings, dict):
+                record.add_server_stamps(timings, ctx.anchor)
+            if "delivered" in record.server_unix:
+                return
+            await asyncio.sleep(0.05 * (attempt + 1))
 
 
 def _poll_after(response: httpx.Response, current_ms: float) -> float:
