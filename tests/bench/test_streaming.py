@@ -8,7 +8,7 @@ from reelserve.bench.config import Scenario
 from reelserve.bench.streaming import SessionRecord, playback_stalls
 
 from .fake_server import FakeSettings
-from .helpers import run, small
+from .helpers import read_jsonl, run, small
 
 
 def test_playback_stalls_when_the_buffer_runs_dry() -> None:
@@ -40,6 +40,11 @@ def test_streaming_sessions_over_websocket(server: str, tmp_path: Path) -> None:
     assert stream["time_to_first_chunk_s"]["count"] == 3
     assert stream["stalls_per_session"]["mean"] == 0  # chunks every ~5 ms, each worth 1 s
     assert stream["realtime_sessions"] == 3
+    events = read_jsonl(tmp_path / "events.jsonl")
+    assert (
+        sum(e["event"] == "chunk" for e in events) == 12
+        and sum(e["event"] == "session_ok" for e in events) == 3
+    )
 
 
 def test_slow_chunks_show_up_as_stalls(server: str, settings: FakeSettings, tmp_path: Path) -> None:

@@ -36,7 +36,11 @@ def event_lines(records: list[QueryRecord], origin_ns: int) -> list[dict[str, An
     return lines
 
 
-def write_events(path: Path, records: list[QueryRecord], origin_ns: int) -> None:
+def write_events(
+    path: Path, records: list[QueryRecord], origin_ns: int, extra: list[dict[str, Any]] | None = None
+) -> None:
+    """Query events (and ``extra`` lines, e.g. streaming sessions'), merged in time order."""
+    lines = sorted(event_lines(records, origin_ns) + (extra or []), key=lambda line: line["t"])
     with path.open("w", encoding="utf-8") as file:
-        for line in event_lines(records, origin_ns):
+        for line in lines:
             file.write(json.dumps(line) + "\n")

@@ -30,7 +30,7 @@ from reelserve.bench.report import write_report
 from reelserve.bench.scoring import Scorer
 from reelserve.bench.search import search_rate
 from reelserve.bench.stats import phase_summary, throughput_series
-from reelserve.bench.streaming import run_sessions, streaming_summary
+from reelserve.bench.streaming import SessionRecord, run_sessions, session_events, streaming_summary
 from reelserve.bench.summary import answers, delivery_row, headline, new_summary
 from reelserve.bench.timeline import ClockAnchor, QueryRecord
 
@@ -42,7 +42,6 @@ _OPEN_LOOP = (Scenario.OFFLINE, Scenario.SERVER)
 async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run the benchmark ``cfg`` describes; returns the summary also written to result_summary.json."""
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     prompts = load_prompts(cfg.dataset)
     adapter = None if cfg.scenario == Scenario.STREAMING else get_adapter(cfg.api, cfg.delivery)
     summary = new_summary(cfg)
@@ -50,17 +49,19 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
     records: list[QueryRecord] = []
     main: PhaseResult | None = None
+    extra_events: list[dict[str, Any]] = []
     with LiveProgress(cfg.progress) as progress:
         async with make_client(cfg.base_url, _pool_size(cfg), cfg.timeout_s) as client:
             if adapter is None:
                 await preflight(client, "streaming", headers)
-                await _streaming(client, cfg, prompts, headers, summary)
+                sessions = await _streaming(client, cfg, prompts, headers, summary)
+                extra_events = session_events(sessions, anchor.mono_ns)
             else:
                 await preflight(client, cfg.api.value, headers)
                 bench = _Bench(cfg, client, adapter, anchor, headers, progress, prompts, out)
                 await bench.run(summary)
                 records, main = bench.records, bench.main
-    _write_outputs(out, summary, records, anchor, main if cfg.plots else None)
+    _write_outputs(out, summary, records, anchor, main if cfg.plots else None, extra_events)
     return summary
 
 
@@ -187,7 +188,7 @@ async def _streaming(
     prompts: list[Prompt],
     headers: dict[str, str],
     summary: dict[str, Any],
-) -> None:
+) -> list[SessionRecord]:
     if cfg.warmup:
         await run_sessions(client, build_queries(prompts, cfg.warmup, cfg.seed, "warmup"), cfg, headers)
     queries = build_queries(prompts, cfg.queries, cfg.seed, "streaming")
@@ -198,6 +199,7 @@ async def _streaming(
         {"query_id": s.query_id, "session_id": s.session_id, "ok": s.ok, **s.metrics(cfg.fps)}
         for s in sessions
     ]
+    return sessions
 
 
 def _mean_extra(records: list[QueryRecord], name: str) -> float | None:
@@ -211,8 +213,10 @@ def _write_outputs(
     records: list[QueryRecord],
     anchor: ClockAnchor,
     main: PhaseResult | None,
+    extra_events: list[dict[str, Any]],
 ) -> None:
-    write_events(out / "events.jsonl", records, anchor.mono_ns)
+    out.mkdir(parents=True, exist_ok=True)
+    write_events(out / "events.jsonl", records, anchor.mono_ns, extra_events)
     with (out / "queries.jsonl").open("w", encoding="utf-8") as file:
         for record in records:
             file.write(json.dumps(record.to_dict(anchor.mono_ns)) + "\n")

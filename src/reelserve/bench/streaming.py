@@ -31,7 +31,14 @@ from reelserve.bench.config import BenchConfig
 from reelserve.bench.dataset import Query
 from reelserve.bench.stats import summarize
 
-__all__ = ["SessionRecord", "playback_stalls", "run_sessions", "session_body", "streaming_summary"]
+__all__ = [
+    "SessionRecord",
+    "playback_stalls",
+    "run_sessions",
+    "session_body",
+    "session_events",
+    "streaming_summary",
+]
 
 
 @dataclass(slots=True)
@@ -187,3 +194,19 @@ def streaming_summary(records: list[SessionRecord], fps: int, duration_s: float)
             {"query_id": r.query_id, "status": r.http_status, "error": r.error} for r in records if not r.ok
         ],
     }
+
+
+def session_events(records: list[SessionRecord], origin_ns: int) -> list[dict[str, Any]]:
+    """events.jsonl lines for sessions: issued, each chunk, then session_ok / session_error."""
+    lines: list[dict[str, Any]] = []
+    for r in records:
+        base = {"query_id": r.query_id, "phase": "streaming", "session_id": r.session_id}
+        lines.append({"t": (r.issued_ns - origin_ns) / 1e9, "event": "issued", **base})
+        for index, (at_ns, size) in enumerate(zip(r.chunk_ns, r.chunk_bytes, strict=True)):
+            lines.append(
+                {"t": (at_ns - origin_ns) / 1e9, "event": "chunk", "index": index, "bytes": size, **base}
+            )
+        end = ((r.chunk_ns[-1] if r.chunk_ns else r.issued_ns) - origin_ns) / 1e9
+        ending = {"event": "session_ok"} if r.ok else {"event": "session_error", "status": r.http_status}
+        lines.append({"t": end, **ending, **base, **({} if r.ok else {"error": r.error})})
+    return lines

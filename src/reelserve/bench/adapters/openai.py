@@ -120,8 +120,6 @@ class OpenAIAdapter:
             if response.status_code >= 400:
                 body = await response.aread()
                 raise QueryFailed(error_message(response, body), response.status_code)
-            if "ready" not in record.stamps:
-                record.stamp("ready")
             read_timing_headers(response.headers, record, ctx.anchor)
             keep = ctx.keep or ctx.delivery == Delivery.REFERENCE
             data = await stream_body(response, record, keep=keep)
