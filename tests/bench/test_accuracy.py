@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reelserve.bench.config import Api, Delivery, Mode
+from reelserve.core.errors import WeightsError
 
 from .fake_server import FakeSettings
 from .helpers import read_jsonl, run, small
@@ -51,3 +54,10 @@ def test_openai_reference_delivery_in_accuracy_mode(server: str, tmp_path: Path)
     acc = run(cfg)["accuracy"]
     assert acc["completed"] == 2 and acc["scores"]["hard_checks_passed"] == 2
     assert acc["bytes_received"]["per_video_mean"] < 400 < acc["video_size_mean"]
+
+
+def test_bad_weights_dir_fails_before_any_load(server: str, settings: FakeSettings, tmp_path: Path) -> None:
+    settings.model_delay_s = 5.0  # would make the test slow if a single query ran
+    cfg = small(server, tmp_path, mode=Mode.ACCURACY, dino_weights=str(tmp_path / "nowhere"))
+    with pytest.raises(WeightsError, match="no config"):
+        run(cfg)

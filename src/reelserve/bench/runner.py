@@ -92,6 +92,12 @@ class _Bench:
 
     async def run(self, summary: dict[str, Any]) -> None:
         cfg = self.cfg
+        # Weights load before any load, so a bad --dino-weights/--clip-weights fails in seconds.
+        scorer = (
+            Scorer.build(expected_of(cfg), cfg.dino_weights, cfg.clip_weights)
+            if cfg.mode != Mode.PERFORMANCE
+            else None
+        )
         if cfg.warmup:
             warm = build_queries(self.prompts, cfg.warmup, cfg.seed, "warmup")
             result = await self._phase(Phase("warmup", warm, None, 1, cfg.timeout_s), cfg.delivery[0])
@@ -101,8 +107,8 @@ class _Bench:
             }
         if cfg.mode in (Mode.PERFORMANCE, Mode.BOTH):
             await self._performance(summary)
-        if cfg.mode in (Mode.ACCURACY, Mode.BOTH):
-            await self._accuracy(summary)
+        if scorer is not None:
+            await self._accuracy(summary, scorer)
 
     async def _phase(
         self, phase: Phase, delivery: Delivery, keep: bool = False, sink: OnDone | None = None
@@ -163,13 +169,12 @@ class _Bench:
         assert cfg.latency_bound_s is not None
         return await search_rate(trial, cfg.rate, cfg.latency_bound_s, cfg.search_quantile, cfg.search_trials)
 
-    async def _accuracy(self, summary: dict[str, Any]) -> None:
+    async def _accuracy(self, summary: dict[str, Any], scorer: Scorer) -> None:
         cfg = self.cfg
         queries = build_queries(self.prompts, cfg.accuracy_queries, cfg.seed, "accuracy")
         saver = VideoSaver(self.out / "videos", cfg)
         result = await self._phase(self._scenario_phase("accuracy", queries), cfg.delivery[0], True, saver)
         started = time.perf_counter()
-        scorer = Scorer.build(expected_of(cfg), cfg.dino_weights, cfg.clip_weights)
         scored = score_records(result.records, scorer)
         (self.out / "accuracy_per_video.jsonl").write_text(
             "".join(json.dumps(row) + "\n" for row in scored["per_video"]), encoding="utf-8"
