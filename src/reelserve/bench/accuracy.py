@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ class VideoSaver:
         record.video_path = str(path)
 
 
-def score_records(records: list[QueryRecord], scorer: Scorer) -> dict[str, Any]:
+def score_records(
+    records: list[QueryRecord], scorer: Scorer, on_scored: Callable[[bool], None] | None = None
+) -> dict[str, Any]:
     """Score every saved video; a completed query without a video counts as a failed hard check."""
     per_video = []
     for record in records:
@@ -73,4 +76,6 @@ def score_records(records: list[QueryRecord], scorer: Scorer) -> dict[str, Any]:
             score = scorer.score(record.video_path)
             record.extra["score_s"] = time.perf_counter() - started
         per_video.append({"query_id": record.query_id, "prompt_id": record.prompt_id, **score})
+        if on_scored is not None:
+            on_scored(bool(score["hard"]["passed"]))
     return {"scores": aggregate(per_video), "per_video": per_video}

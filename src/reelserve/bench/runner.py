@@ -175,7 +175,8 @@ class _Bench:
         saver = VideoSaver(self.out / "videos", cfg)
         result = await self._phase(self._scenario_phase("accuracy", queries), cfg.delivery[0], True, saver)
         started = time.perf_counter()
-        scored = score_records(result.records, scorer)
+        self.progress.phase("scoring", sum(r.ok for r in result.records))
+        scored = score_records(result.records, scorer, self.progress.advance)
         (self.out / "accuracy_per_video.jsonl").write_text(
             "".join(json.dumps(row) + "\n" for row in scored["per_video"]), encoding="utf-8"
         )
