@@ -7,7 +7,9 @@ from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
+import pytest
 
+from reelserve.engine.model.client import RemoteError
 from tests.engine.conftest import Server, wait_for
 
 BATCH_SPEC: dict[str, Any] = {"prompt": "a quiet harbour", "width": 32, "height": 32, "frames": 5, "steps": 8}
@@ -39,3 +41,16 @@ def test_interactive_clip_preempts_batch_clips_which_resume_without_redoing_step
     for d, ref in zip(done, expected, strict=True):
         diff = np.abs(d["frames"].astype(int) - ref.astype(int)).max()
         assert diff <= 1  # same clip: batched matmuls may reassociate, so allow one grey level
+
+
+def test_a_model_error_fails_that_clip_and_leaves_the_worker_healthy(server: Server) -> None:
+    worker = server.manager.pool.live()[0]
+    broken = {**INTERACTIVE_SPEC, "width": 8, "height": 8}  # a 1x1 latent: the 2x2 patch embedding fails
+    with pytest.raises(RemoteError) as err:
+        submit(server, worker, "bad-0", "interactive", broken).result(120)
+    assert err.value.code == "model_error"
+    with pytest.raises(RemoteError) as err2:
+        server.manager.pool.client(worker).call("clip", clip_id="bad-1", spec={}).result(60)
+    assert err2.value.code == "internal_error"
+    ok = submit(server, worker, "ok-0", "interactive", INTERACTIVE_SPEC).result(120)
+    assert ok["frames"].shape == (9, 32, 32, 3) and server.manager.pool.client(worker).alive()

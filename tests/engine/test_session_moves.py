@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+from dataclasses import replace
 from typing import Any
 
 from tests.engine.conftest import Server, wait_for
@@ -50,6 +52,8 @@ def test_session_resumes_from_its_checkpoint_after_its_worker_is_killed(server: 
     expected = reference(server)
     sid = server.create(**SETTINGS, deadline_ms=60_000)["id"]
     killed: list[str] = []
+    pool = server.manager.pool
+    pool.cfg = replace(pool.cfg, min_workers=1)  # no replacement: the autoscaler test below scales out
 
     def on_chunk(ws: Any, msg: dict[str, Any]) -> None:
         if msg["index"] == 1:
@@ -65,5 +69,32 @@ def test_session_resumes_from_its_checkpoint_after_its_worker_is_killed(server: 
     assert [c["index"] for c in chunks] == [0, 1, 2, 3]
     assert info["recoveries"] == 1 and chunks[-1]["worker"] != killed[0]
     assert info["frames_sha256"] == expected
-    # the pool replaces the lost worker (min_workers = 2) for the tests that follow
-    wait_for(lambda: len(server.manager.pool.live()) == 2, 240, "a replacement worker")
+    assert pool.live() == [chunks[-1]["worker"]]
+
+
+def test_autoscaler_scales_out_with_load_and_in_after_the_hold_draining_with_sigterm(server: Server) -> None:
+    mgr, pool = server.manager, server.manager.pool
+    assert len(pool.live()) == 1
+    mgr.cfg = replace(mgr.cfg, autoscale=True, hold_s=2.0)
+    try:
+        ids = [server.create(max_chunks=100_000, seed=k)["id"] for k in range(5)]  # 5 > 4 per worker
+        readers = [
+            threading.Thread(target=server.stream, args=(sid,), kwargs={"timeout": 300}) for sid in ids
+        ]
+        for t in readers:
+            t.start()
+        wait_for(lambda: len(pool.live()) == 2, 300, "scale out to two workers")
+        wait_for(lambda: all(server.get(sid)["chunks"] > 0 for sid in ids), 120, "every session to stream")
+        with server.client() as c:
+            for sid in ids:
+                c.delete(f"/v1/sessions/{sid}")
+        for t in readers:
+            t.join(60)
+        victim = sorted(pool.live())[0]  # scale-in drains the emptiest worker, ties by id
+        long_clip = {"prompt": "a long take", "width": 48, "height": 48, "frames": 9, "steps": 40}
+        in_flight = pool.client(victim).call("clip", clip_id="drain-0", spec=long_clip)
+        wait_for(lambda: victim not in pool.live(), 120, "scale in after the hold")
+        assert in_flight.result(120)["steps_run"] == 40  # SIGTERM let the running clip finish
+        assert len(pool.live()) == 1 and mgr.control.last_action in ("in", "steady")
+    finally:
+        mgr.cfg = replace(mgr.cfg, autoscale=False)

@@ -38,6 +38,13 @@ def test_stream_is_a_playable_mp4_with_one_message_per_chunk(server: Server) -> 
     assert texts[-1]["status"] == "finished"
     info = server.get(sess["id"])
     assert info["status"] == "finished" and info["chunks"] == 3 and info["frames_sha256"]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    for name in (
+        "reelserve_chunk_latency_seconds_count",
+        "reelserve_batch_size_bucket",
+        "reelserve_model_workers",
+    ):
+        assert name in metrics
 
 
 def test_prompt_change_and_pause_resume_between_chunks(server: Server) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from reelserve.core.errors import ModelError, ReelserveError
+from reelserve.core.errors import Cancelled, ModelError, ReelserveError
 from reelserve.core.records import Priority
 from reelserve.models.wan import DenoiseState, TextCond, WanT2V
 from reelserve.sched.continuous import plan_step
@@ -73,8 +73,15 @@ class Batcher:
     def submit(self, item: WorkItem) -> None:
         self.waiting[item.id] = item
 
-    def cancel(self, item_id: str) -> WorkItem | None:
-        return self.waiting.pop(item_id, None) or self.running.pop(item_id, None)
+    def cancel(self, prefix: str) -> int:
+        """Drop waiting and running items whose id starts with ``prefix``; each gets ``Cancelled``."""
+        gone = [i for i in (*self.waiting.values(), *self.running.values()) if i.id.startswith(prefix)]
+        for item in gone:
+            self.waiting.pop(item.id, None)
+            self.running.pop(item.id, None)
+            item.state = None
+            item.on_done(item, None, Cancelled(f"{item.id} was cancelled"))
+        return len(gone)
 
     @property
     def busy(self) -> bool:

@@ -97,7 +97,8 @@ class ModelWorkerClient:
                 break
             with self._lock:
                 fut = self._pending.pop(rid, None)
-            if fut is None:
+            # a caller may have cancelled its future (asyncio.wrap_future does on task cancellation)
+            if fut is None or not fut.set_running_or_notify_cancel():
                 continue
             if status == "ok":
                 fut.set_result(payload)
@@ -107,7 +108,8 @@ class ModelWorkerClient:
             self.lost = True
             pending, self._pending = self._pending, {}
         for fut in pending.values():
-            fut.set_exception(WorkerLost(f"model worker {self.id} exited while working"))
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(WorkerLost(f"model worker {self.id} exited while working"))
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
         """Drain (finish running work, then exit) or kill at once."""

@@ -84,6 +84,7 @@ class _Worker:
 
     def op_close(self, rid: int, sid: str) -> None:
         self.sessions.pop(sid, None)
+        self.batcher.cancel(f"{sid}/")  # a chunk in flight is answered with ``cancelled``
         self.reply(rid, None)
 
     def op_stats(self, rid: int) -> None:
@@ -163,6 +164,9 @@ class _Worker:
             handler(rid, **args)
         except ReelserveError as exc:
             self.fail(rid, exc)
+        except Exception as exc:  # a bad request must fail that request, never the worker
+            log.exception("worker op %s failed", op)
+            self.fail(rid, ReelserveError(f"{op} failed: {type(exc).__name__}: {exc}"))
 
     def run(self) -> None:
         wake: float | None = None

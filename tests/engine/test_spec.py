@@ -1,0 +1,45 @@
+"""Session settings and the MSE type string: validated at the edge, with fix-it messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelserve.core.errors import InvalidInput, LimitExceeded
+from reelserve.engine.sessions.manager import config_from_env, mse_type
+from reelserve.engine.sessions.spec import SessionSpec, chunk_seed
+
+
+def test_a_chunk_generates_one_frame_more_than_it_emits() -> None:
+    spec = SessionSpec("a kite", chunk_frames=8).validate()
+    assert spec.gen_frames == 9 and spec.batch_key == ("tiny-wan", 64, 64, 9, 2)
+    assert chunk_seed(5, 0) == 5 and chunk_seed(5, 2) == 5 + 2 * 1_000_003
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [
+        ({"chunk_frames": 6}, InvalidInput, "try 8"),
+        ({"chunk_frames": 84}, LimitExceeded, "over the limit"),
+        ({"width": 30}, InvalidInput, "multiple of 16"),
+        ({"max_chunks": 0}, InvalidInput, "max_chunks"),
+        ({"prompt": "  "}, InvalidInput, "prompt"),
+        ({"model": "nope"}, InvalidInput, "tiny-wan"),
+    ],
+)
+def test_bad_settings_say_how_to_fix_them(changes: dict[str, object], error: type, words: str) -> None:
+    base = {"prompt": "a kite", "chunk_frames": 8}
+    with pytest.raises(error) as err:
+        SessionSpec(**{**base, **changes}).validate()  # type: ignore[arg-type]
+    assert words in str(err.value)
+
+
+def test_mse_type_comes_from_the_avcc_box() -> None:
+    init = b"\x00" * 20 + b"avcC" + bytes([1, 0x64, 0x00, 0x1F]) + b"\x00" * 8
+    assert mse_type(init) == 'video/mp4; codecs="avc1.64001f"'
+    assert mse_type(b"no box").startswith("video/mp4")
+
+
+def test_devices_and_autoscaling_come_from_the_environment() -> None:
+    cfg = config_from_env({"REELSERVE_DEVICES": "cuda:0, cuda:1", "REELSERVE_AUTOSCALE": "1"})
+    assert cfg.pool.devices == ("cuda:0", "cuda:1") and cfg.autoscale
+    assert config_from_env({}).pool.devices == ("cpu",)
