@@ -9,15 +9,7 @@ __all__ = ["write_report"]
 
 
 def write_report(path: Path, summary: dict[str, Any], plots: list[str]) -> None:
-    cfg = summary["config"]
-    lines = [
-        f"# reelserve bench — {cfg['scenario']} against {cfg['url']} (api {cfg['api']})",
-        "",
-        f"Mode {cfg['mode']}, seed {cfg['seed']}, delivery {', '.join(cfg['delivery'])}, "
-        f"{cfg['width']}x{cfg['height']} × {cfg['num_frames']} frames at {cfg['fps']} fps, "
-        f"{cfg['steps']} steps.",
-        "",
-    ]
+    lines = [*_header(summary["config"]), ""]
     if "performance" in summary:
         lines += _performance(summary)
     for section, render in (
@@ -30,6 +22,23 @@ def write_report(path: Path, summary: dict[str, Any], plots: list[str]) -> None:
             lines += render(summary[section])
     lines += [f"![{name}]({name})" for name in plots]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _header(cfg: dict[str, Any]) -> list[str]:
+    size = f"{cfg['width']}x{cfg['height']}"
+    if cfg["scenario"] == "streaming":
+        return [
+            f"# reelserve bench — streaming sessions against {cfg['url']}",
+            "",
+            f"Seed {cfg['seed']}, {size}, {cfg['stream_chunks']} chunks of {cfg['chunk_frames']} frames per "
+            f"session at {cfg['fps']} fps, {cfg['concurrency']} sessions at a time, {cfg['steps']} steps.",
+        ]
+    return [
+        f"# reelserve bench — {cfg['scenario']} against {cfg['url']} (api {cfg['api']})",
+        "",
+        f"Mode {cfg['mode']}, seed {cfg['seed']}, delivery {', '.join(cfg['delivery'])}, "
+        f"{size} × {cfg['num_frames']} frames at {cfg['fps']} fps, {cfg['steps']} steps.",
+    ]
 
 
 def _ms(value: Any) -> str:
