@@ -85,7 +85,7 @@ def serve(
     backend = LocalBackend(WorkerConfig(store_url=url, blob_root=str(root / "blobs")), workers=workers)
     backend.start()
     try:
-        app_ = create_app(settings, backend)
+        app_ = create_app(settings, backend if workers > 0 else None)  # no workers: ready without any
         config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         typer.echo(f"reelserve API on http://{host}:{port} (data {root}, {workers} workers)", err=True)
