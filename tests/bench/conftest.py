@@ -8,13 +8,22 @@ import pytest
 from .fake_server import FakeServer, FakeSettings
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> FakeSettings:
-    return FakeSettings(path_dir=tmp_path)
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[FakeServer]:
+    """One fake endpoint for the whole suite (starting uvicorn per test costs more than the tests)."""
+    fake = FakeServer(FakeSettings())
+    with fake:
+        yield fake
 
 
 @pytest.fixture
-def server(settings: FakeSettings) -> Iterator[str]:
-    """The fake endpoint's base URL; tweak ``settings`` in the test to inject delays or errors."""
-    with FakeServer(settings) as url:
-        yield url
+def settings(shared_server: FakeServer, tmp_path: Path) -> FakeSettings:
+    """The fake endpoint's settings, reset for this test; change them to inject delays or errors."""
+    shared_server.reset(FakeSettings(path_dir=tmp_path))
+    return shared_server.settings
+
+
+@pytest.fixture
+def server(shared_server: FakeServer, settings: FakeSettings) -> str:
+    """The fake endpoint's base URL."""
+    return shared_server.url

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -52,6 +53,9 @@ class _Fake:
 
     def __init__(self, settings: FakeSettings) -> None:
         self.settings = settings
+        self.reset()
+
+    def reset(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.counter = itertools.count(1)
@@ -196,6 +200,7 @@ class _Fake:
 def build_app(settings: FakeSettings) -> FastAPI:
     fake = _Fake(settings)
     app = FastAPI()
+    app.state.fake = fake
     app.add_api_route("/fake/blob", fake.blob, methods=["GET"])
     if "sync" in settings.apis:
         app.add_api_route("/v1/videos/sync", fake.sync, methods=["POST"])
@@ -233,9 +238,8 @@ class FakeServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            build_app(self.settings), log_level="warning", lifespan="off", timeout_graceful_shutdown=0.2
-        )
+        self._app = build_app(self.settings)
+        config = uvicorn.Config(self._app, log_level="warning", lifespan="off", timeout_graceful_shutdown=0.2)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -244,6 +248,12 @@ class FakeServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def reset(self, fresh: FakeSettings) -> None:
+        """Start a test afresh on a shared server: default settings, no jobs, counters at zero."""
+        for item in dataclasses.fields(fresh):
+            setattr(self.settings, item.name, getattr(fresh, item.name))
+        self._app.state.fake.reset()
 
     def __enter__(self) -> str:
         self._thread.start()
