@@ -146,7 +146,8 @@ def main() -> None:
         row = decision_time_ms(gpus)
         report["rebalancer"].append(row)
         print(
-            f"rebalancer decision at {gpus:>4} GPUs: p50 {row['p50_ms']:.2f} ms, max {row['max_ms']:.2f} ms"
+            f"rebalancer decision at {gpus:>4} GPUs: CPU p50 {row['cpu_p50_ms']:.2f} ms "
+            f"(max {row['cpu_max_ms']:.2f}), wall p50 {row['wall_p50_ms']:.2f} ms, {row['mean_moves']} moves"
         )
     for row in planners():
         report["planners"].append(row)
