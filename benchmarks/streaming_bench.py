@@ -161,7 +161,8 @@ class Bench:
         }  # fmt: skip
 
     def close(self) -> None:
-        self.server.should_exit = True
+        self.server.should_exit = True  # the lifespan stops the model workers (SIGTERM, drain)
+        self.thread.join(120)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -82,15 +82,15 @@ async def _place(mgr: SessionManager, s: Session) -> None:
         s.recoveries += 1
         mgr.metrics.recoveries.inc()
         s.worker = None
-    while (target := _choose_worker(mgr, s)) is None:
+    while (dest := _choose_worker(mgr, s)) is None:
         await asyncio.sleep(0.05)  # every worker is full or starting; wait for room
     if s.state is None:
-        await _call(mgr, target, "open", sid=s.id, spec=s.spec.to_dict())
+        await _call(mgr, dest, "open", sid=s.id, spec=s.spec.to_dict())
     else:
-        await _call(mgr, target, "restore", sid=s.id, state=s.state)
+        await _call(mgr, dest, "restore", sid=s.id, state=s.state)
         # the checkpoint predates a prompt change applied just before a lost chunk: re-apply it
-        await _call(mgr, target, "prompt", sid=s.id, prompt=s.spec.prompt)
-    s.worker, s.offloaded = target, False
+        await _call(mgr, dest, "prompt", sid=s.id, prompt=s.spec.prompt)
+    s.worker, s.offloaded = dest, False
 
 
 async def _chunk(mgr: SessionManager, s: Session) -> None:
