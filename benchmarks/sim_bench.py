@@ -160,7 +160,8 @@ def main() -> None:
             row = sim_speed(64, 5000, 1.0, policy)
             report["simulator"].append(row)
             print(
-                f"simulated 1 h, 64 GPUs, 5000 sessions, {policy}: {row['wall_s']} s ({row['events']} events)"
+                f"simulated 1 h, 64 GPUs, 5000 sessions, {policy}: {row['cpu_s']} s CPU, "
+                f"{row['wall_s']} s wall ({row['events']} events)"
             )
     if args.json:
         with open(args.json, "w") as fh:
