@@ -13,6 +13,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reelserve.core.errors import Forbidden, Unauthorized
@@ -46,10 +47,10 @@ class KeyCache:
             self._items[digest] = (time.monotonic() + self.ttl_s, principal)
 
 
-def authenticate(
+async def authenticate(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller's principal; 401 without a live key."""
+    """The caller's principal; 401 without a live key. A cache hit costs no thread hop and no query."""
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Unauthorized(
             "missing API key; send `Authorization: Bearer <key>` (see `reelserve keys create`)"
@@ -62,7 +63,7 @@ def authenticate(
     digest = hash_key(key)
     found, principal = cache.get(digest)
     if not found:
-        principal = lookup_key(services.store.engine, key)
+        principal = await run_in_threadpool(lookup_key, services.store.engine, key)
         cache.put(digest, principal)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
@@ -70,7 +71,7 @@ def authenticate(
     return principal
 
 
-def _writer(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def _writer(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     if not principal.role.can_write:
         raise Forbidden(
             f"role {principal.role.value} is read-only; an editor, service or admin key can write"
@@ -78,7 +79,7 @@ def _writer(principal: Annotated[Principal, Depends(authenticate)]) -> Principal
     return principal
 
 
-def _admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def _admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     if principal.role is not Role.ADMIN:
         raise Forbidden(f"role {principal.role.value} may not do this; it needs an admin key")
     return principal

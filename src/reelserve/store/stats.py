@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from reelserve.core.records import Job, JobStatus
+from reelserve.core.records import Job, JobStatus, StageRecord
 from reelserve.store.engine import transaction
-from reelserve.store.rows import job_from_row
-from reelserve.store.schema import jobs
+from reelserve.store.rows import job_from_row, stage_from_row
+from reelserve.store.schema import jobs, stages
 
-__all__ = ["count_by_status", "finished_since"]
+__all__ = ["count_by_status", "finished_since", "job_with_stages"]
 
 _TERMINAL = [s.value for s in JobStatus if s.terminal]
 
@@ -34,3 +34,13 @@ def finished_since(engine: sa.Engine, since: float, limit: int = 500) -> list[Jo
     )
     with transaction(engine, write=False) as conn:
         return [job_from_row(r._mapping) for r in conn.execute(query)]
+
+
+def job_with_stages(engine: sa.Engine, job_id: str) -> tuple[Job | None, list[StageRecord]]:
+    """A job and its stage rows in one read transaction (a status poll is one round of reads)."""
+    with transaction(engine, write=False) as conn:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            return None, []
+        query = sa.select(stages).where(stages.c.job_id == job_id).order_by(stages.c.stage, stages.c.segment)
+        return job_from_row(row._mapping), [stage_from_row(r._mapping) for r in conn.execute(query)]
