@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from reelserve.core.errors import InvalidInput, LimitExceeded
+from reelserve.engine.encode import encode_segment, init_stream, make_encode_pool
 from reelserve.engine.sessions.manager import config_from_env, mse_type
 from reelserve.engine.sessions.spec import SessionSpec, chunk_seed
+from reelserve.media.fmp4 import FragmentedEncoder
 
 
 def test_a_chunk_generates_one_frame_more_than_it_emits() -> None:
@@ -43,3 +46,17 @@ def test_devices_and_autoscaling_come_from_the_environment() -> None:
     cfg = config_from_env({"REELSERVE_DEVICES": "cuda:0, cuda:1", "REELSERVE_AUTOSCALE": "1"})
     assert cfg.pool.devices == ("cuda:0", "cuda:1") and cfg.autoscale
     assert config_from_env({}).pool.devices == ("cpu",)
+
+
+def test_encode_workers_in_processes_give_the_same_stream_as_threads() -> None:
+    frames = np.random.default_rng(0).integers(0, 255, (2, 4, 32, 32, 3), dtype=np.uint8)
+    streams = []
+    for threads, processes in ((1, 0), (0, 1)):
+        with make_encode_pool(threads, processes) as pool:
+            enc, init = pool.submit(init_stream, FragmentedEncoder(32, 32, 8)).result(120)
+            out = [init]
+            for chunk in frames:
+                enc, seg = pool.submit(encode_segment, enc, chunk).result(120)
+                out.append(seg)
+        streams.append(b"".join(out))
+    assert streams[0] == streams[1] and enc.frames == 8 and enc.segments == 2

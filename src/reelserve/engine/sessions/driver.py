@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reelserve.core.errors import ReelserveError
+from reelserve.engine.encode import encode_segment
 from reelserve.engine.model.client import WorkerLost
 from reelserve.engine.sessions.session import Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord
@@ -106,7 +107,9 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     res = await _call(mgr, s.worker, "chunk", sid=s.id, index=s.next_index)
     frames = res["frames"]
     encoder = mgr.encoders[s.id]
-    segment = await asyncio.get_running_loop().run_in_executor(mgr.encode_pool, encoder.encode_chunk, frames)
+    loop = asyncio.get_running_loop()
+    encoder, segment = await loop.run_in_executor(mgr.encode_pool, encode_segment, encoder, frames)
+    mgr.encoders[s.id] = encoder  # with encode processes, the advanced state comes back as a copy
     rec = ChunkRecord(
         s.id, s.next_index, int(frames.shape[0]), len(segment), requested, res["started"], res["generated"],
         time.time(), requested + s.spec.deadline_ms / 1000.0, s.worker, res["batch_size"], changed,

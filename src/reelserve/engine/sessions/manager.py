@@ -12,12 +12,12 @@ import hashlib
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from reelserve.core.errors import Conflict, InvalidInput, NotFound
 from reelserve.core.ids import new_id
+from reelserve.engine.encode import init_stream, make_encode_pool
 from reelserve.engine.metrics import EngineMetrics
 from reelserve.engine.model.pool import ModelPool, PoolConfig
 from reelserve.engine.sessions.control import ControlState, control_tick
@@ -43,7 +43,8 @@ class ManagerConfig:
     control_interval_s: float = 0.25  #: placement, offload, migration and autoscaling period
     autoscale: bool = False  #: change the number of model workers with the number of active sessions
     hold_s: float = 5.0  #: scale in only after the lower target held this long
-    encode_threads: int = 2
+    encode_threads: int = 2  #: encode on threads of the API process ...
+    encode_processes: int = 0  #: ... or on this many CPU worker processes (> 0)
     encode_preset: str = "ultrafast"
     max_sessions: int = 256
 
@@ -78,7 +79,7 @@ class SessionManager:
         self.metrics = metrics or EngineMetrics()
         self.sessions: dict[str, Session] = {}
         self.encoders: dict[str, FragmentedEncoder] = {}
-        self.encode_pool = ThreadPoolExecutor(self.cfg.encode_threads, thread_name_prefix="encode")
+        self.encode_pool = make_encode_pool(self.cfg.encode_threads, self.cfg.encode_processes)
         self.migration_times: list[float] = []
         self.control = ControlState()
         self._control_task: asyncio.Task[None] | None = None
@@ -106,7 +107,10 @@ class SessionManager:
                 s.task.cancel()
             if not s.status.terminal:
                 s.end(SessionStatus.CLOSED)
-        await asyncio.to_thread(self.pool.stop, True)
+        try:
+            await asyncio.to_thread(self.pool.stop, True)
+        except RuntimeError:  # the interpreter is exiting (no executor): stop in this thread
+            self.pool.stop(True)
         self.encode_pool.shutdown(wait=False)
 
     # -- sessions -----------------------------------------------------------------------------
@@ -121,7 +125,8 @@ class SessionManager:
             spec.width, spec.height, spec.fps,
             EncodeSettings(crf=23, preset=self.cfg.encode_preset, threads=1, faststart=False),
         )  # fmt: skip
-        s.init_segment = await asyncio.get_running_loop().run_in_executor(self.encode_pool, enc.init_segment)
+        loop = asyncio.get_running_loop()
+        enc, s.init_segment = await loop.run_in_executor(self.encode_pool, init_stream, enc)
         s.codec = mse_type(s.init_segment)
         s.frames_hash = hashlib.sha256()
         self.encoders[s.id] = enc
