@@ -18,7 +18,7 @@ from reelserve.core.records import GenerationSpec
 from reelserve.models.catalog import get_card, nearest_frames
 from reelserve.pipeline.submit import parse_size, validate_spec
 
-__all__ = ["Upload", "check_idempotency_key", "check_queue", "parse_body", "spec_from_fields"]
+__all__ = ["Upload", "check_idempotency_key", "check_queue", "fields_of", "parse_body", "spec_from_fields"]
 
 M = TypeVar("M", bound=BaseModel)
 MAX_SECONDS = 600.0
@@ -89,15 +89,22 @@ def _frames(fields: GenerationFields, card: Any, fps: int) -> int:
     return nearest_frames(card, seconds, fps)
 
 
-def spec_from_fields(prompt: str, *layers: GenerationFields) -> GenerationSpec:
-    """A validated spec: later layers (e.g. a variant) override earlier ones (e.g. the template)."""
+_FIELDS = frozenset(GenerationFields.model_fields)
+
+
+def fields_of(layer: GenerationFields) -> dict[str, Any]:
+    """The generation settings a request layer set explicitly (unset and null ones left out)."""
+    dumped = layer.model_dump(exclude_unset=True, include=_FIELDS)  # type: ignore[arg-type]
+    return {k: v for k, v in dumped.items() if v is not None}
+
+
+def spec_from_fields(prompt: str, *layers: GenerationFields | dict[str, Any]) -> GenerationSpec:
+    """A validated spec: later layers (e.g. a variant) override earlier ones (e.g. the template).
+    A layer is a request model or a ``fields_of`` dict (a batch computes its template's once)."""
     merged: dict[str, Any] = {}
     for layer in layers:
-        dumped = layer.model_dump(exclude_unset=True)
-        merged.update(
-            {k: v for k, v in dumped.items() if v is not None and k in GenerationFields.model_fields}
-        )
-    fields = GenerationFields.model_validate(merged)
+        merged.update(layer if isinstance(layer, dict) else fields_of(layer))
+    fields = GenerationFields.model_construct(**merged)  # every value was validated by its layer
     card = get_card(fields.model or "tiny-wan")
     fps = fields.fps or card.native_fps
     width, height = parse_size(fields.size) if fields.size else parse_size(card.resolutions[0])

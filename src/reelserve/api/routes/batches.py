@@ -11,7 +11,13 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from reelserve.api.admission import check_idempotency_key, check_queue, parse_body, spec_from_fields
+from reelserve.api.admission import (
+    check_idempotency_key,
+    check_queue,
+    fields_of,
+    parse_body,
+    spec_from_fields,
+)
 from reelserve.api.auditlog import event
 from reelserve.api.auth import Reader, Writer
 from reelserve.api.errors import responses
@@ -63,6 +69,7 @@ def _object(services: Any, batch: Batch, **extra: Any) -> BatchObject:
 def _drafts(req: BatchCreate, scope: str) -> list[tuple[str, JobDraft]]:
     template = req.template
     priority = Priority(template.priority)
+    base = fields_of(template)
     seen: set[str] = set()
     drafts: list[tuple[str, JobDraft]] = []
     for i, variant in enumerate(req.variants):
@@ -77,7 +84,7 @@ def _drafts(req: BatchCreate, scope: str) -> list[tuple[str, JobDraft]]:
                 "a variant needs a prompt (its own or the template's)", param=f"variants.{i}.prompt"
             )
         try:
-            spec = spec_from_fields(prompt, template, variant)
+            spec = spec_from_fields(prompt, base, variant)
         except InvalidInput as exc:
             raise type(exc)(f"variant {i}: {exc.message}", param=f"variants.{i}.{exc.param}") from None
         extra = {"variant_id": variant.variant_id}
