@@ -246,9 +246,12 @@ def plan_command(
     results = _run_planners(w, methods)
     feasible = [r for r in results.values() if r.get("feasible")]
     if not feasible:
+        limits = [
+            f"{name} {value:g} s" for name, value in (("deadline", w.deadline_s), ("TTFF", w.ttff_s)) if value
+        ]
         raise InvalidInput(
-            f"no plan meets the limits of {w.name} (deadline {w.deadline_s} s, TTFF {w.ttff_s} s) within "
-            f"{w.max_gpus} GPUs of {', '.join(w.gpu_types)}; relax the deadline/TTFF or allow more GPUs",
+            f"no plan meets the limits of {w.name} ({', '.join(limits) or 'none'}) within {w.max_gpus} GPUs "
+            f"of {', '.join(w.gpu_types)}; relax the deadline/TTFF or allow more GPUs",
             param="deadline",
         )
     best = min(feasible, key=lambda r: float(r["objective"]))
