@@ -70,3 +70,21 @@ def test_profiles_load_from_coefficients_or_measurements(tmp_path: Path) -> None
         load_profile(tmp_path / "nope.json")
     with pytest.raises(UnknownName, match=r"wan-1\.3b, wan-14b"):
         profile_named("sora")
+
+
+def test_gpu_tables_load_and_reject_bad_numbers(tmp_path: Path) -> None:
+    from reelserve.sim.profiles import load_gpu_types
+
+    good = tmp_path / "g.json"
+    good.write_text(
+        json.dumps({"X1": {"speed": 1.5, "reserved_usd_h": 2.0, "spot_usd_h": 1.0, "memory_gb": 48}})
+    )
+    assert load_gpu_types(good)["X1"].price(spot=True) == 1.0
+    bad = tmp_path / "b.json"
+    bad.write_text(
+        json.dumps({"X1": {"speed": -1, "reserved_usd_h": 2.0, "spot_usd_h": 1.0, "memory_gb": 48}})
+    )
+    with pytest.raises(InvalidInput, match="speed"):
+        load_gpu_types(bad)
+    with pytest.raises(InvalidInput, match="cannot read"):
+        load_gpu_types(tmp_path / "missing.json")

@@ -25,14 +25,13 @@ from reelserve.sched.provision import (
     PLANNERS,
     PlanWorkload,
     ad_variants,
-    load_gpu_types,
     make_result,
     podcast,
     workload_from_dict,
 )
 from reelserve.sim.cluster import ClusterSpec
 from reelserve.sim.policies import resolve_policy
-from reelserve.sim.profiles import load_profile, profile_named
+from reelserve.sim.profiles import load_gpu_types, load_profile, profile_named
 from reelserve.sim.report import write_report
 from reelserve.sim.runner import SimConfig, run_sim
 from reelserve.sim.workload import JobShape, StreamingShape, WorkloadParams, build_workload

@@ -26,8 +26,9 @@ import numpy as np
 
 from reelserve.core.errors import InvalidInput, UnknownName
 from reelserve.sched.latency import Profile
+from reelserve.sched.provision.gpus import GpuType
 
-__all__ = ["DEFAULT_PROFILES", "fit_profile", "load_profile", "profile_named"]
+__all__ = ["DEFAULT_PROFILES", "fit_profile", "load_gpu_types", "load_profile", "profile_named"]
 
 #: Published-figure estimates (reference GPU H100); replace with measured profiles when you have them.
 DEFAULT_PROFILES: dict[str, Profile] = {
@@ -91,3 +92,16 @@ def load_profile(path: str | Path) -> Profile:
         raise InvalidInput(
             f"profile {path} is missing or has unknown fields: {exc}", param="profile"
         ) from exc
+
+
+def load_gpu_types(path: str | Path) -> dict[str, GpuType]:
+    """Read ``{"H100": {"speed": 2.0, "reserved_usd_h": 5.39, "spot_usd_h": 4.03, "memory_gb": 80}, ...}``."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        table = {name: GpuType(name=name, **fields) for name, fields in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"cannot read GPU types from {path}: {exc}", param="gpu_file") from exc
+    for g in table.values():
+        if g.speed <= 0 or g.reserved_usd_h < 0 or g.spot_usd_h < 0:
+            raise InvalidInput(f"GPU type {g.name}: speed must be > 0 and prices >= 0", param="gpu_file")
+    return table

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reelserve.sched.provision.evaluate import Evaluation, Pool, StagePlan, evaluate
-from reelserve.sched.provision.gpus import DEFAULT_GPUS, GpuType, gpu_type, load_gpu_types
+from reelserve.sched.provision.gpus import DEFAULT_GPUS, GpuType, gpu_type
 from reelserve.sched.provision.greedy import plan_greedy
 from reelserve.sched.provision.milp import plan_milp
 from reelserve.sched.provision.result import PlanResult, make_result, objective_value
@@ -38,7 +38,6 @@ __all__ = [
     "ad_variants",
     "evaluate",
     "gpu_type",
-    "load_gpu_types",
     "make_result",
     "objective_value",
     "plan_greedy",

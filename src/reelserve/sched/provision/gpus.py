@@ -4,19 +4,17 @@ Prices are $/GPU-hour. A100, H100 and H200 are StreamWise's published figures (s
 1.07 / 3.40, 4.03 / 5.39, 4.22 / 5.64). B200 and B300 are **estimates** interpolated between H200 and
 GB200 (spot 10.76, reserved 14.42): B200 7.90 / 10.60, B300 9.40 / 12.60. Speeds are relative
 throughput on diffusion video models (A100 = 1.0) and are estimates as well; override both with a
-JSON file (``load_gpu_types``) when you have measured numbers.
+JSON file (``reelserve.sim.profiles.load_gpu_types``) when you have measured numbers.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from reelserve.core.errors import InvalidInput, UnknownName
+from reelserve.core.errors import UnknownName
 
-__all__ = ["DEFAULT_GPUS", "GpuType", "gpu_type", "load_gpu_types"]
+__all__ = ["DEFAULT_GPUS", "GpuType", "gpu_type"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +52,3 @@ def gpu_type(name: str, catalog: Mapping[str, GpuType] | None = None) -> GpuType
         return table[name]
     except KeyError:
         raise UnknownName("GPU type", name, list(table), param="gpu_types") from None
-
-
-def load_gpu_types(path: str | Path) -> dict[str, GpuType]:
-    """Read ``{"H100": {"speed": 2.0, "reserved_usd_h": 5.39, "spot_usd_h": 4.03, ...}, ...}``."""
-    try:
-        raw = json.loads(Path(path).read_text())
-        table = {name: GpuType(name=name, **fields) for name, fields in raw.items()}
-    except (OSError, ValueError, TypeError) as exc:
-        raise InvalidInput(f"cannot read GPU types from {path}: {exc}", param="gpu_file") from exc
-    for g in table.values():
-        if g.speed <= 0 or g.reserved_usd_h < 0 or g.spot_usd_h < 0:
-            raise InvalidInput(f"GPU type {g.name}: speed must be > 0 and prices >= 0", param="gpu_file")
-    return table
