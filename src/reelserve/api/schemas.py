@@ -167,7 +167,7 @@ class Webhook(_Strict):
 
 
 class BatchCreate(_Strict):
-    template: BatchTemplate = Field(default_factory=BatchTemplate)
+    template: BatchTemplate = Field(default_factory=lambda: BatchTemplate.model_validate({}))
     variants: list[BatchVariant] = Field(..., min_length=1)
     webhook: Webhook | None = None
 

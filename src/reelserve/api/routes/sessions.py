@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelserve.api.auth import Reader, Writer
+from reelserve.api.errors import responses
 from reelserve.core.errors import InvalidInput, ReelserveError, Unauthorized
 from reelserve.engine.metrics import EngineMetrics
 from reelserve.engine.sessions.manager import SessionManager, config_from_env
@@ -109,7 +110,7 @@ def _view(s: Session, request: Request | None = None) -> dict[str, Any]:
     return out
 
 
-@router.post("/v1/sessions", status_code=201)
+@router.post("/v1/sessions", status_code=201, responses=responses(400, 401, 403, 409, 422))
 async def create_session(body: SessionCreate, principal: Writer, request: Request) -> dict[str, Any]:
     """Open a session; it starts generating when the first stream listener connects."""
     width, height = parse_size(body.size)
@@ -128,26 +129,26 @@ async def _session(request: Request, principal: Any, session_id: str) -> tuple[S
     return mgr, mgr.get(session_id, principal.scope)
 
 
-@router.get("/v1/sessions/{session_id}")
+@router.get("/v1/sessions/{session_id}", responses=responses(401, 404))
 async def get_session(session_id: str, principal: Reader, request: Request) -> dict[str, Any]:
     _, s = await _session(request, principal, session_id)
     return _view(s)
 
 
-@router.get("/v1/sessions/{session_id}/chunks")
+@router.get("/v1/sessions/{session_id}/chunks", responses=responses(401, 404))
 async def list_chunks(session_id: str, principal: Reader, request: Request) -> dict[str, Any]:
     _, s = await _session(request, principal, session_id)
     return {"object": "list", "data": [r.to_json() for r in s.records]}
 
 
-@router.post("/v1/sessions/{session_id}/prompt")
+@router.post("/v1/sessions/{session_id}/prompt", responses=responses(400, 401, 403, 404, 422))
 async def change_prompt(session_id: str, body: PromptChange, principal: Writer, request: Request) -> Any:
     mgr, s = await _session(request, principal, session_id)
     mgr.set_prompt(s, body.prompt)
     return _view(s)
 
 
-@router.post("/v1/sessions/{session_id}/{action}")
+@router.post("/v1/sessions/{session_id}/{action}", responses=responses(400, 401, 403, 404))
 async def control(session_id: str, action: str, principal: Writer, request: Request) -> dict[str, Any]:
     """``pause`` | ``resume`` | ``start``."""
     mgr, s = await _session(request, principal, session_id)
@@ -155,14 +156,14 @@ async def control(session_id: str, action: str, principal: Writer, request: Requ
     return _view(s)
 
 
-@router.delete("/v1/sessions/{session_id}")
+@router.delete("/v1/sessions/{session_id}", responses=responses(401, 403, 404))
 async def close_session(session_id: str, principal: Writer, request: Request) -> dict[str, Any]:
     mgr, s = await _session(request, principal, session_id)
     await mgr.close(s)
     return _view(s)
 
 
-@router.get("/v1/engine")
+@router.get("/v1/engine", responses=responses(401))
 async def engine_state(principal: Reader, request: Request) -> dict[str, Any]:
     """Model workers, sessions by status, migrations, the autoscaler's last action."""
     return (await manager_of(request.app)).describe()

@@ -48,7 +48,7 @@ def owned_job(services: Any, principal: Principal, video_id: str) -> Job:
 
 def _admit(
     services: Any, principal: Principal, spec: GenerationSpec, extra: dict[str, Any], *,
-    priority: str, deadline: float | None, key: str | None,
+    priority: str, deadline: float | None, key: str | None, action: str = "video.create",
 ) -> Job:  # fmt: skip
     settings = services.settings
     check_queue(services.metrics.queued(), 1, settings.max_queue, settings.retry_after_s)
@@ -61,7 +61,7 @@ def _admit(
         deadline=deadline,
     )
     detail = {"model": spec.model, "prompt_sha256": sha256_bytes(spec.prompt.encode()), "created": created}
-    services.audit.record(event(principal, "video.create", job.id, **detail), wait=True)
+    services.audit.record(event(principal, action, job.id, **detail), wait=True)
     return job
 
 
@@ -263,6 +263,6 @@ async def remix_video(video_id: str, request: Request, principal: Writer, key: I
     extra = {"remixed_from": source.id}
     job = await run_in_threadpool(
         _admit, services, principal, spec, extra, priority=source.priority.value, deadline=None,
-        key=check_idempotency_key(key),
+        key=check_idempotency_key(key), action="video.remix",
     )  # fmt: skip
     return to_video(job)
