@@ -12,8 +12,11 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.admission_bench import pg_schema
 from benchmarks.api_server import serve
 from reelserve.core.records import Priority
 from reelserve.local import open_data_dir
@@ -74,17 +77,30 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
+@contextmanager
+def _store(pg: str | None) -> Iterator[str | None]:
+    if pg is None:
+        yield None
+        return
+    with pg_schema(pg) as url:
+        if url is None:
+            raise SystemExit(f"no PostgreSQL server at {pg}")
+        yield url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--pg", default=None, help="a PostgreSQL URL instead of SQLite")
+    parser.add_argument(
+        "--pg", default=None, help="a PostgreSQL server URL (a temporary schema) instead of SQLite"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _store(args.pg) as store_url:
         data = Path(tmp)
-        ids = _store_jobs(data, args.jobs, args.pg)
-        with serve(data, store_url=args.pg) as server:
+        ids = _store_jobs(data, args.jobs, store_url)
+        with serve(data, store_url=store_url) as server:
             asyncio.run(poll(server.url, server.key, ids, args.clients, 1.0))  # warm up connections
             lat = asyncio.run(poll(server.url, server.key, ids, args.clients, args.seconds))
     backend = "postgresql" if args.pg else "sqlite"

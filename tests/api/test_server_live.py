@@ -62,7 +62,10 @@ def test_the_official_openai_sdk_works_unchanged(live: LiveServer, live_keys: di
     assert content[4:8] == b"ftyp"
     assert sdk.videos.download_content(done.id, variant="thumbnail").content[:2] == b"\xff\xd8"
     queued = sdk.videos.create(
-        prompt="a blue kite", size="64x64", seconds="1", extra_body={"num_inference_steps": 1}
+        prompt="a blue kite",
+        size="64x64",
+        seconds="1",
+        extra_body={"num_inference_steps": 400},  # stays unfinished
     )
     assert queued.status in ("queued", "in_progress") and queued.seconds == "1.06"  # 17 frames at 16 fps
     polled = sdk.videos.with_raw_response.retrieve(queued.id)
