@@ -58,9 +58,8 @@ class Bench:
             self.port = s.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(self.app, port=self.port, log_level="warning"))
         self.loop = asyncio.new_event_loop()
-        threading.Thread(
-            target=lambda: self.loop.run_until_complete(self.server.serve()), daemon=True
-        ).start()
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self.server.serve()))
+        self.thread.start()
         while not self.server.started:
             time.sleep(0.05)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120,
