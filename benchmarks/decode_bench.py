@@ -52,7 +52,7 @@ def make_test_video(
     total, scene_len = round(seconds * fps), 4 * fps
     with VideoWriter(path, width, height, fps, settings) as writer:
         for start in range(0, total, scene_len):
-            coarse = rng.integers(0, 256, (height // 8 + 8, width // 8 + 8, 3), dtype=np.uint8)
+            coarse = rng.integers(0, 256, ((height + 64) // 8 + 1, (width + 128) // 8 + 1, 3), dtype=np.uint8)
             texture = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)
             tint = rng.uniform(0.4, 1.0, 3)
             frames = []
