@@ -38,6 +38,10 @@ def test_stream_is_a_playable_mp4_with_one_message_per_chunk(server: Server) -> 
     assert texts[-1]["status"] == "finished"
     info = server.get(sess["id"])
     assert info["status"] == "finished" and info["chunks"] == 3 and info["frames_sha256"]
+    with server.client() as c:
+        engine = c.get("/v1/engine").json()
+    assert engine["sessions"]["finished"] >= 1
+    assert sum(w.get("steps", 0) for w in engine["worker_stats"].values()) >= 6  # 3 chunks x 2 steps
     metrics = httpx.get(f"{server.url}/metrics").text
     for name in (
         "reelserve_chunk_latency_seconds_count",

@@ -165,8 +165,9 @@ async def close_session(session_id: str, principal: Writer, request: Request) ->
 
 @router.get("/v1/engine", responses=responses(401))
 async def engine_state(principal: Reader, request: Request) -> dict[str, Any]:
-    """Model workers, sessions by status, migrations, the autoscaler's last action."""
-    return (await manager_of(request.app)).describe()
+    """Model workers (accepting, and their own counters), sessions by status, migrations, autoscaler."""
+    mgr = await manager_of(request.app)
+    return {**mgr.describe(), "worker_stats": await mgr.worker_stats()}
 
 
 @router.get("/v1/sessions/{session_id}/player", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from reelserve.core.errors import Conflict, InvalidInput, NotFound
+from reelserve.core.errors import Conflict, InvalidInput, NotFound, ReelserveError
 from reelserve.core.ids import new_id
 from reelserve.engine.encode import init_stream, make_encode_pool
 from reelserve.engine.metrics import EngineMetrics
@@ -234,3 +234,15 @@ class SessionManager:
             "migrations": len(self.migration_times),
             "autoscale": self.control.last_action,
         }
+
+    async def worker_stats(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        """Each live model worker's own counters (pid, sessions held, running/waiting items, steps run,
+        preemptions); a worker too busy to answer within ``timeout_s`` reports ``{"busy": true}``."""
+        out: dict[str, Any] = {}
+        for w in self.pool.live():
+            fut = asyncio.wrap_future(self.pool.client(w).call("stats"))
+            try:
+                out[w] = await asyncio.wait_for(fut, timeout_s)
+            except (TimeoutError, ReelserveError):
+                out[w] = {"busy": True}
+        return out
