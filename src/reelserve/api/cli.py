@@ -59,7 +59,7 @@ def _first_admin_key(engine: Any) -> str | None:
 @_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes that run jobs (0 = API only).")] = 1,
     public_url: Annotated[str | None, typer.Option(help="Base URL for reference links.")] = None,
     max_queue: Annotated[int, typer.Option(help="Queued jobs before admission answers 429.")] = 100_000,

@@ -30,6 +30,16 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _READ = responses(401, 404)
+_POLL: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "openai-poll-after-ms": {
+                "description": "On unfinished videos: milliseconds to wait before polling again",
+                "schema": {"type": "integer"},
+            }
+        }
+    }
+}
 _WRITE = responses(400, 401, 403, 413, 422, 429)
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 
@@ -93,7 +103,7 @@ def _poll_header(response: Response, job: Job, services: Any) -> None:
 @router.post(
     "",
     response_model=Video,
-    responses=_WRITE,
+    responses=_POLL | _WRITE,
     openapi_extra=body(VideoCreate, multipart_file="input_reference"),
 )
 async def create_video(request: Request, response: Response, principal: Writer, key: IdemKey = None) -> Video:
@@ -178,7 +188,7 @@ async def _read_job(services: Any, video_id: str) -> tuple[Job | None, list[Any]
     return await run_in_threadpool(job_with_stages, services.store.engine, video_id)
 
 
-@router.get("/{video_id}", response_model=Video, responses=_READ)
+@router.get("/{video_id}", response_model=Video, responses=_POLL | _READ)
 async def retrieve_video(video_id: str, request: Request, principal: Reader) -> Response:
     """One video with per-stage progress, timings and a bottleneck hint.
 
