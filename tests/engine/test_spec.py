@@ -1,13 +1,16 @@
-"""Session settings and the MSE type string: validated at the edge, with fix-it messages."""
+"""Session settings (fix-it messages), the MSE type string, encode workers and session retention."""
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 import pytest
 
 from reelserve.core.errors import InvalidInput, LimitExceeded
 from reelserve.engine.encode import encode_segment, init_stream, make_encode_pool
-from reelserve.engine.sessions.manager import config_from_env, mse_type
+from reelserve.engine.sessions.manager import ManagerConfig, SessionManager, config_from_env, mse_type
+from reelserve.engine.sessions.session import Session, SessionStatus
 from reelserve.engine.sessions.spec import SessionSpec, chunk_seed
 from reelserve.media.fmp4 import FragmentedEncoder
 
@@ -60,3 +63,20 @@ def test_encode_workers_in_processes_give_the_same_stream_as_threads() -> None:
                 out.append(seg)
         streams.append(b"".join(out))
     assert streams[0] == streams[1] and enc.frames == 8 and enc.segments == 2
+
+
+def test_ended_sessions_are_forgotten_after_the_keep_time() -> None:
+    async def scenario() -> tuple[int, int, list[str]]:
+        mgr = SessionManager(ManagerConfig(keep_ended_s=10.0))
+        old, new, live = (Session(i, "p", SessionSpec("a kite")) for i in ("old", "new", "live"))
+        for s in (old, new, live):
+            mgr.sessions[s.id] = s
+        old.end(SessionStatus.FINISHED)
+        new.end(SessionStatus.CLOSED)
+        assert old.ended_at is not None
+        first = mgr.purge(old.ended_at + 5)
+        second = mgr.purge(old.ended_at + 11)
+        mgr.encode_pool.shutdown()
+        return first, second, sorted(mgr.sessions)
+
+    assert asyncio.run(scenario()) == (0, 2, ["live"])

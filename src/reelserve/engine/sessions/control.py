@@ -102,4 +102,5 @@ async def control_tick(mgr: SessionManager) -> None:
         await offload(mgr, mgr.sessions[sid])
     await _apply_moves(mgr, [(m.session_id, m.target) for m in decision.moves])
     await _retire_drained(mgr)
+    mgr.purge(time.time())
     mgr.metrics.refresh()

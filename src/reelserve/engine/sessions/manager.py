@@ -47,6 +47,7 @@ class ManagerConfig:
     encode_processes: int = 0  #: ... or on this many CPU worker processes (> 0)
     encode_preset: str = "ultrafast"
     max_sessions: int = 256
+    keep_ended_s: float = 3600.0  #: an ended session (and its backlog) stays readable this long
 
 
 def config_from_env(env: dict[str, str] | None = None) -> ManagerConfig:
@@ -220,6 +221,18 @@ class SessionManager:
         m.batch_size.observe(rec.batch_size)
         if rec.missed:
             m.deadline_misses.inc()
+
+    def purge(self, now: float) -> int:
+        """Forget sessions that ended more than ``keep_ended_s`` ago (wall clock ``now``)."""
+        old = [
+            sid
+            for sid, s in self.sessions.items()
+            if s.ended_at is not None and now - s.ended_at > self.cfg.keep_ended_s
+        ]
+        for sid in old:
+            del self.sessions[sid]
+            self.encoders.pop(sid, None)
+        return len(old)
 
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -61,6 +61,7 @@ class Session:
     frames_hash: Any = None  #: hashlib sha256 over every emitted frame (set by the driver)
     player: dict[str, Any] | None = None  #: the last playback report of a player (client telemetry)
     auto_paused: bool = False  #: paused because its last listener left; the next listener resumes it
+    ended_at: float | None = None  #: when it reached a terminal status (time.time())
 
     def __post_init__(self) -> None:
         self.lock = asyncio.Lock()  # worker operations on this session, one at a time
@@ -102,6 +103,7 @@ class Session:
     def end(self, status: SessionStatus, error: dict[str, str] | None = None) -> None:
         self.status = status
         self.error = error
+        self.ended_at = time.time()
         self.runnable.set()  # wake a driver waiting to resume
         for q in self.listeners:
             q.put_nowait(self.end_message())
