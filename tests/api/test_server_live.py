@@ -147,6 +147,13 @@ def test_delivery_modes(
     with av.open(io.BytesIO(stream.content)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 9
     assert raw.headers["x-reelserve-frame-shape"] == "9,64,64,3" and len(raw.content) == 9 * 64 * 64 * 3
+    services = live.app.state.services  # type: ignore[attr-defined]
+    for art in services.store.get_artifacts(video["id"]):  # scratch frames gone: decode the final MP4
+        if art.name.startswith("frames/"):
+            services.blobs.delete(art.blob)
+    with _http(live, live_keys["viewer"]) as client:
+        decoded = client.get(url, params={"delivery": "raw"}).content
+    assert len(decoded) == len(raw.content) and decoded != raw.content  # lossy, same shape
 
 
 class _Receiver(BaseHTTPRequestHandler):
