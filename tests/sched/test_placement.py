@@ -137,3 +137,14 @@ def test_latency_model_matches_the_turboserve_formula() -> None:
     assert migration_ms(SessionView("s", None, migration_ms=3.0)) == 3.0
     p = Profile("m", "H100", 10.0, 2.0, 1.0, 1.0, 0.5)
     assert p.clip_ms(1000, 1000, 1, steps=4, batch=2) == pytest.approx(4 * (10 + 2 * 2) + 1.5 * 2)
+
+
+def test_sessions_already_streaming_are_placed_before_new_ones() -> None:
+    workers = [WorkerView("a", 2, 4)]
+    sessions = [
+        SessionView("a-new", None),
+        SessionView("z-resumed", None, streaming=True),
+        SessionView("x", "a"),
+    ]
+    d = plan_placement(sessions, workers, 0.0, PlacementParams(rebalance=False))
+    assert d.place == (("z-resumed", "a"),) and d.unplaced == ("a-new",)

@@ -6,8 +6,8 @@ predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of `
 1. sessions on a worker that stopped accepting (draining, spot notice) are evacuated: moved to the
    least-loaded worker with room (idle ones are offloaded instead when offload is on);
 2. idle sessions idle for ``offload_after_s`` or more are offloaded to host memory;
-3. unplaced active sessions (new, or resuming from host memory) go to the least-loaded worker with room;
-   active sessions otherwise stay where they are;
+3. unplaced active sessions go to the least-loaded worker with room — sessions already streaming
+   (resuming from host memory, evicted) before new ones; active sessions otherwise stay put;
 4. up to ``max_rounds`` rebalancing rounds: take the worker with the worst predicted latency; for each of
    its active sessions (smaller state first) and each target with room, gain = L_worst − max(L_worst
    without it, L_target with it) − λ · migration_ms; apply the best move if gain > ``min_gain_ms``.
@@ -226,7 +226,7 @@ def plan_placement(
     pending += [s for s in sessions if s.active and (s.worker is None or s.worker not in known)]
     place: list[tuple[str, str]] = []
     unplaced: list[str] = []
-    for s in sorted(pending, key=lambda m: m.id):
+    for s in sorted(pending, key=lambda m: (not m.streaming, m.id)):  # protect running streams first
         t = c.best_target(s) if c.has_room.any() else -1
         if t < 0:
             unplaced.append(s.id)

@@ -48,6 +48,7 @@ class SessionView:
     prompt_tokens: int = 0  #: prompt tokens to encode with the next chunk (after a prompt change)
     migration_ms: float | None = None  #: measured p50 migration time; None = use the cost model
     idle_since: float | None = None  #: when it went idle (seconds); None while active
+    streaming: bool = False  #: has delivered chunks already; placed before sessions that have not
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,6 +231,7 @@ class StreamWorld:
             s = self.sessions[sid]
             if s.first_done is None:
                 s.first_done = self.now
+                s.set(streaming=True)
                 if measured:
                     self.metrics.ttff_s.append(self.now - s.spec.arrival)
             elif measured:
