@@ -63,6 +63,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     made.services.close()
 
 
+@pytest.fixture
+def any_api(store_url: str, tmp_path: Path) -> Iterator[Api]:
+    """An app on each store backend (SQLite, PostgreSQL)."""
+    made = make_api(tmp_path / "data", store_url=store_url)
+    yield made
+    made.services.close()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if any("live" in item.fixturenames for item in session.items if "tests/api" in str(item.path)):
         data = Path(tempfile.mkdtemp(prefix="reelserve-live-"))

@@ -3,6 +3,8 @@ Also the limits (body size, queue bound) and the OpenAPI document."""
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +226,56 @@ def test_openapi_lists_every_route_with_its_responses(api: Api) -> None:
     props = doc["components"]["schemas"]["Video"]["properties"]
     assert {"id", "object", "status", "progress", "created_at", "completed_at", "expires_at", "error", "size",
             "seconds", "model", "timings", "stages", "bottleneck"} <= set(props)  # fmt: skip
+
+
+def _junk(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 2 else 7)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice([True, False])
+    if kind == 2:
+        return rng.choice([0, -1, 1, 2**31, 2**63, -(2**70), 10**300, 17, 81])
+    if kind == 3:
+        return rng.choice([0.5, -0.0, 1e308, -1e-308, 3.14, 1e20])
+    if kind == 4:
+        return "".join(
+            chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0x2FFFF)]))
+            for _ in range(rng.randrange(0, 40))
+        )
+    if kind == 5:
+        return rng.choice(
+            ["", " ", "64x64", "0x0", "x", "256×256", "4", "-1", "1e9", "nan", "\x00", "a" * 5000]
+        )
+    if kind == 6:
+        return rng.choice(["tiny-wan", "interactive", "batch", "v1", "a b"])
+    if kind == 7:
+        return [_junk(rng, depth + 1) for _ in range(rng.randrange(0, 4))]
+    return {str(_junk(rng, depth + 1))[:20]: _junk(rng, depth + 1) for _ in range(rng.randrange(0, 4))}
+
+
+FIELDS = ["prompt", "model", "size", "seconds", "num_frames", "fps", "num_inference_steps", "guidance_scale",
+          "seed", "negative_prompt", "priority", "deadline"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/v1/videos", "/v1/batches"])
+def test_random_junk_never_produces_a_500(any_api: Api, path: str) -> None:
+    api = any_api
+    rng = random.Random(20261125)
+    for _ in range(100):
+        body: dict[str, Any] = {
+            name: _junk(rng) for name in rng.sample(FIELDS, rng.randrange(0, len(FIELDS)))
+        }
+        if rng.random() < 0.5:
+            body["prompt"] = "a valid prompt"
+        if path == "/v1/batches":
+            body = {
+                "template": body,
+                "variants": [{"variant_id": "v", **{k: _junk(rng) for k in rng.sample(FIELDS, 2)}}],
+            }
+        raw = json.dumps(body).encode()  # ASCII escapes: lone surrogates arrive as \\udXXX
+        headers = {**api.h(), "content-type": "application/json"}
+        response = api.client.post(path, content=raw, headers=headers)
+        assert response.status_code < 500, (body, response.text)
+        if response.status_code >= 400:
+            assert set(response.json()["error"]) == {"code", "message", "param"}

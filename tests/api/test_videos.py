@@ -4,18 +4,9 @@ multipart with an input reference, remix, listing, idempotent batches of thousan
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from tests.api.conftest import TINY, Api, make_api
-
-
-@pytest.fixture
-def any_api(store_url: str, tmp_path: Path) -> Iterator[Api]:
-    made = make_api(tmp_path / "data", store_url=store_url)
-    yield made
-    made.services.close()
+from tests.api.conftest import TINY, Api
 
 
 def test_seconds_map_to_the_nearest_frame_count_and_form_values_are_coerced(api: Api) -> None:
@@ -86,3 +77,20 @@ def test_a_batch_of_thousands_is_admitted_fast_and_idempotently(any_api: Api) ->
     assert len(manifest) == 1001
     listed = any_api.client.get("/v1/videos", params={"limit": 1}, headers=any_api.h()).json()["data"][0]
     assert listed["batch_id"] == second["id"] and listed["priority"] == "batch"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"prompt": "a\u0000b", **TINY},
+        {"prompt": "ok", "negative_prompt": "\u0000", **TINY},
+        {"prompt": "ok", "size": "64x64\u0000"},
+        {"prompt": "ok", "\u0000": 1},
+    ],
+)
+def test_nul_characters_are_refused_on_every_backend(any_api: Api, body: dict[str, object]) -> None:
+    response = any_api.client.post("/v1/videos", json=body, headers=any_api.h())
+    assert response.status_code == 400 and "NUL" in response.json()["error"]["message"]
+    batch = {"template": {"prompt": "p"}, "variants": [{"variant_id": "a", "prompt": "x\u0000"}]}
+    bad = any_api.client.post("/v1/batches", json=batch, headers=any_api.h())
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "variants.0.prompt"

@@ -69,7 +69,22 @@ async def parse_body(request: Request, model: type[M]) -> tuple[M, dict[str, Upl
         )
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object", param="body")
+    _reject_nul(data, "")
     return model.model_validate(data), uploads
+
+
+def _reject_nul(value: Any, path: str) -> None:
+    """NUL characters cannot be stored as PostgreSQL text or JSONB: refuse them at the edge."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput("text must not contain NUL characters", param=path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, path)
+            _reject_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _reject_nul(item, f"{path}.{i}")
 
 
 def _frames(fields: GenerationFields, card: Any, fps: int) -> int:
