@@ -94,3 +94,12 @@ def test_nul_characters_are_refused_on_every_backend(any_api: Api, body: dict[st
     batch = {"template": {"prompt": "p"}, "variants": [{"variant_id": "a", "prompt": "x\u0000"}]}
     bad = any_api.client.post("/v1/batches", json=batch, headers=any_api.h())
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "variants.0.prompt"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/v1/videos/job_a%00b", {}), ("/v1/videos", {"after": "a\u0000"}), ("/v1/batches/b%00/manifest", {})],
+)
+def test_nul_in_urls_is_400_on_every_backend(any_api: Api, path: str, params: dict[str, str]) -> None:
+    response = any_api.client.get(path, params=params, headers=any_api.h())
+    assert response.status_code == 400 and response.json()["error"]["param"] == "url"

@@ -29,8 +29,13 @@ class ObserveAndLimit:
         start = time.perf_counter()
         status = [500]
         if _declared_length(scope) > limit:
-            await _too_large(send, limit)
+            await _reply(send, 413, "limit_exceeded", f"the request body is over {limit} bytes", "body")
             self._observe(scope, 413, start)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+            # No id or cursor contains NUL, and PostgreSQL cannot even compare text with one.
+            await _reply(send, 400, "invalid_input", "the URL must not contain NUL characters", "url")
+            self._observe(scope, 400, start)
             return
         seen = [0]
 
@@ -79,16 +84,8 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "limit_exceeded",
-                "message": f"the request body is over {limit} bytes",
-                "param": "body",
-            }
-        }
-    ).encode()
+async def _reply(send: Send, status: int, code: str, message: str, param: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "param": param}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
