@@ -11,9 +11,32 @@ from pydantic import BaseModel
 
 from reelserve.api.schemas import BatchCreate, VideoCreate, VideoRemix
 
-__all__ = ["body", "install_openapi"]
+__all__ = ["POLL_RESPONSE", "SYNC_HEADERS", "body", "install_openapi"]
 
 _REF = "#/components/schemas/{model}"
+POLL_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "openai-poll-after-ms": {
+                "description": "On unfinished videos: milliseconds to wait before polling again",
+                "schema": {"type": "integer"},
+            }
+        }
+    }
+}
+
+SYNC_HEADERS = {
+    "X-Reelserve-Video-Id": {"schema": {"type": "string"}, "description": "The job's id"},
+    "X-Reelserve-Timings": {"schema": {"type": "string"}, "description": "JSON: the job's unix timestamps"},
+    **{
+        f"X-Reelserve-{name}-S": {
+            "schema": {"type": "number"},
+            "description": f"Seconds of the {name.lower()} interval",
+        }
+        for name in ("Queue", "Model", "Encode", "Finalize", "Total")
+    },
+}
+
 BODY_MODELS: tuple[type[BaseModel], ...] = (VideoCreate, VideoRemix, BatchCreate)
 
 

@@ -16,7 +16,7 @@ from reelserve.api.auditlog import event
 from reelserve.api.auth import Reader, Writer
 from reelserve.api.delivery import Delivery, Variant, deliver
 from reelserve.api.errors import responses
-from reelserve.api.openapi import body
+from reelserve.api.openapi import POLL_RESPONSE, SYNC_HEADERS, body
 from reelserve.api.present import intervals, to_video
 from reelserve.api.schemas import Video, VideoCreate, VideoDeleted, VideoList, VideoRemix
 from reelserve.core.errors import Conflict, InvalidInput, NotFound
@@ -30,16 +30,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _READ = responses(401, 404)
-_POLL: dict[int | str, dict[str, Any]] = {
-    200: {
-        "headers": {
-            "openai-poll-after-ms": {
-                "description": "On unfinished videos: milliseconds to wait before polling again",
-                "schema": {"type": "integer"},
-            }
-        }
-    }
-}
 _WRITE = responses(400, 401, 403, 413, 422, 429)
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 
@@ -103,7 +93,7 @@ def _poll_header(response: Response, job: Job, services: Any) -> None:
 @router.post(
     "",
     response_model=Video,
-    responses=_POLL | _WRITE,
+    responses=POLL_RESPONSE | _WRITE,
     openapi_extra=body(VideoCreate, multipart_file="input_reference"),
 )
 async def create_video(request: Request, response: Response, principal: Writer, key: IdemKey = None) -> Video:
@@ -116,8 +106,8 @@ async def create_video(request: Request, response: Response, principal: Writer, 
 @router.post(
     "/sync",
     response_class=FileResponse,
-    responses={200: {"content": {"video/mp4": {}}, "description": "The MP4, with timing headers"}, **_WRITE,
-               409: responses(409)[409]},
+    responses={200: {"content": {"video/mp4": {}}, "description": "The MP4", "headers": SYNC_HEADERS},
+               **_WRITE, 409: responses(409)[409]},
     openapi_extra=body(VideoCreate),
 )  # fmt: skip
 async def create_video_sync(request: Request, principal: Writer, key: IdemKey = None) -> Response:
@@ -188,7 +178,7 @@ async def _read_job(services: Any, video_id: str) -> tuple[Job | None, list[Any]
     return await run_in_threadpool(job_with_stages, services.store.engine, video_id)
 
 
-@router.get("/{video_id}", response_model=Video, responses=_POLL | _READ)
+@router.get("/{video_id}", response_model=Video, responses=POLL_RESPONSE | _READ)
 async def retrieve_video(video_id: str, request: Request, principal: Reader) -> Response:
     """One video with per-stage progress, timings and a bottleneck hint.
 
