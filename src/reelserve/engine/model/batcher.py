@@ -49,6 +49,7 @@ class WorkItem:
     preemptions: int = 0
     max_batch: int = 0  #: the largest batch it ran in
     latents: torch.Tensor | None = None  #: final latents, set when done
+    on_step: Callable[[WorkItem], None] | None = None  #: called after each of its steps (checkpoints)
 
     def view(self) -> RequestView:
         return RequestView(
@@ -119,7 +120,7 @@ class Batcher:
         if item.checkpoint is not None:
             item.state = self.model.load_state(item.checkpoint)
             item.checkpoint = None
-        else:
+        elif item.state is None:  # a job's item may come with its state restored from the store
             cond = None if item.cond_latents is None else item.cond_latents
             item.state = self.model.start(
                 seeds=[item.seed], width=item.width, height=item.height, frames=item.frames,
@@ -144,6 +145,8 @@ class Batcher:
         for i in items:
             i.steps_run += 1
             i.max_batch = max(i.max_batch, n)
+            if i.on_step is not None:
+                i.on_step(i)
         done = [i for i in items if i.state is not None and i.state.done]
         if done:
             self._finish(done)

@@ -16,3 +16,6 @@ class ModelWorkerConfig:
     max_wait_s: float = 0.01
     preempt: bool = True
     threads: int = 1  #: torch intra-op threads on a CPU device (0 = torch's default)
+    store_url: str | None = None  #: with ``job_slots``: claim t2v jobs from this store ...
+    blob_root: str | None = None  #: ... writing their blobs here
+    job_slots: int = 0  #: jobs run at once by this worker (their steps share its batches); 0 = none

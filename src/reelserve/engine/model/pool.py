@@ -31,6 +31,9 @@ class PoolConfig:
     memory_slots: int = 16  #: most sessions a worker holds (active or idle, not offloaded)
     min_workers: int = 1
     max_workers: int = 0  #: 0 = len(devices)
+    store_url: str | None = None  #: with job_slots: workers also run store-claimed t2v jobs
+    blob_root: str | None = None
+    job_slots: int = 0
 
 
 class ModelPool:
@@ -51,8 +54,9 @@ class ModelPool:
         n = next(self._seq)
         c = self.cfg
         wc = ModelWorkerConfig(
-            f"mw-{n}", c.devices[n % len(c.devices)], c.model, c.max_batch, c.max_wait_s, c.preempt, c.threads
-        )
+            f"mw-{n}", c.devices[n % len(c.devices)], c.model, c.max_batch, c.max_wait_s, c.preempt,
+            c.threads, c.store_url, c.blob_root, c.job_slots,
+        )  # fmt: skip
         return ModelWorkerClient(wc)
 
     def start(self, n: int | None = None) -> list[str]:

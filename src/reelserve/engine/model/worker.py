@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -48,6 +50,12 @@ class _Worker:
         self.batcher = Batcher(self.model, cfg.max_batch, cfg.max_wait_s, cfg.preempt)
         self.sessions: dict[str, WorkerSession] = {}
         self.draining = False
+        self.inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()  #: from job threads
+        self.lane: Any = None
+        if cfg.job_slots > 0 and cfg.store_url and cfg.blob_root:
+            from reelserve.engine.model.jobs import JobLane
+
+            self.lane = JobLane(self, cfg.store_url, cfg.blob_root, cfg.job_slots)
 
     def reply(self, rid: int, result: Any) -> None:
         self.conn.send((rid, "ok", result))
@@ -168,19 +176,32 @@ class _Worker:
             log.exception("worker op %s failed", op)
             self.fail(rid, ReelserveError(f"{op} failed: {type(exc).__name__}: {exc}"))
 
+    def _busy(self) -> bool:
+        return self.batcher.busy or (self.lane is not None and self.lane.busy)
+
+    def _timeout(self, wake: float | None) -> float:
+        timeout = 0.0 if self.batcher.busy and wake is None else 0.2
+        if self.lane is not None:
+            timeout = min(timeout, 0.01)  # job threads hand work over through the inbox
+        if wake is not None:
+            timeout = max(0.0, min(timeout, wake - time.monotonic()))
+        return timeout
+
     def run(self) -> None:
         wake: float | None = None
-        while not (self.draining and not self.batcher.busy):
+        while not (self.draining and not self._busy()):
             self.draining = self.draining or self.term[0]
-            timeout = 0.0 if self.batcher.busy and wake is None else 0.2
-            if wake is not None:
-                timeout = max(0.0, min(timeout, wake - time.monotonic()))
+            if self.draining and self.lane is not None:
+                self.lane.stopping.set()  # finish the jobs in hand, claim no more
+            timeout = self._timeout(wake)
             try:
                 while self.conn.poll(timeout):
                     self.handle(self.conn.recv())
                     timeout = 0.0
             except (EOFError, OSError):
                 return  # the parent is gone
+            while not self.inbox.empty():
+                self.inbox.get()()
             wake = self.batcher.tick() if self.batcher.busy else None
 
 
@@ -209,4 +230,6 @@ def model_worker_main(cfg: ModelWorkerConfig, conn: Connection) -> None:
         torch.set_num_threads(cfg.threads)
     worker = _Worker(cfg, conn, term)
     conn.send((0, "ok", {"ready": cfg.worker_id, "pid": os.getpid()}))
+    if worker.lane is not None:
+        worker.lane.start()
     worker.run()

@@ -1,0 +1,218 @@
+"""The job lane of a model worker: store-claimed t2v jobs whose denoising steps share the worker's batches.
+
+With ``job_slots > 0`` a model worker runs that many claimer threads. Each claims a queued t2v job with
+a lease (``Store.claim_job``; the runner heartbeats it), then runs the job's stages like ``JobRunner``
+does — except ``generate``, whose steps go through the worker's ``Batcher``: they coalesce with other
+jobs' steps and with session chunks, and batch-priority jobs are preempted at step boundaries by
+interactive work. The store contract is unchanged: a solver checkpoint every ``checkpoint_every`` steps
+(taken in the step loop, written by the job's thread), frames and latents when done; a killed worker's
+job goes back to the queue when its lease expires and resumes from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reelserve.core.ids import sha256_bytes
+from reelserve.core.records import GenerationSpec, Job, StageStatus
+from reelserve.engine.model.batcher import WorkItem
+from reelserve.models.registry import load_model
+from reelserve.models.wan import DenoiseState, WanT2V
+from reelserve.pipeline.context import StageContext
+from reelserve.pipeline.generate import segment_seed
+from reelserve.pipeline.jobkinds import stages_for
+from reelserve.pipeline.plan import OVERLAP_LATENT_FRAMES, Segment
+from reelserve.pipeline.progress import ProgressSink
+from reelserve.pipeline.runner import JobRunner
+from reelserve.pipeline.t2v import segments_of
+
+__all__ = ["JobLane"]
+
+log = logging.getLogger("reelserve.engine.jobs")
+
+Submit = Callable[[Callable[[], None]], None]  #: runs a function on the worker's loop thread
+
+
+def _start_state(ctx: StageContext, model: WanT2V, seg: Segment) -> DenoiseState:
+    """The newest checkpoint of this segment, else fresh noise continuing the previous segment."""
+    rec = ctx.record("generate", seg.index)
+    if rec is not None and rec.state.get("ckpt") is not None:
+        art = ctx.find_artifact(f"ckpt/{seg.index}")
+        if art is not None and art.blob.sha256 == rec.state["ckpt"]:
+            return model.load_state(ctx.read_verified(art.blob))
+    cond = None
+    if seg.index > 0:
+        art = ctx.find_artifact(f"latents/{seg.index - 1}")
+        if art is None:
+            raise RuntimeError(f"segment {seg.index - 1} of {ctx.job.id} is done but its latents are missing")
+        cond = torch.from_numpy(ctx.load_array(art.blob))[:, :, -OVERLAP_LATENT_FRAMES:].contiguous()
+    s = ctx.spec
+    seed = segment_seed(s.seed, seg.index)
+    return model.start(seeds=[seed], width=s.width, height=s.height, frames=seg.length, steps=s.steps,
+                       cond_latents=cond)  # fmt: skip
+
+
+def _save_checkpoint(ctx: StageContext, seg: Segment, n: int, step: int, blob: bytes, resumed: int) -> None:
+    ref = ctx.blobs.put_bytes(blob, "scratch", suffix=".pt")
+    ctx.store.checkpoint(
+        ctx.job.id, "generate", seg.index, StageStatus.RUNNING,
+        state={"step": step, "ckpt": ref.sha256, "resumed_from": resumed},
+        artifacts=[ctx.artifact(f"ckpt/{seg.index}", ref)],
+        job_progress=0.9 * (seg.index + step / ctx.spec.steps) / n,
+    )  # fmt: skip
+
+
+def _save_done(
+    ctx: StageContext, seg: Segment, n: int, item: WorkItem, frames: np.ndarray, resumed: int
+) -> None:
+    frames = np.ascontiguousarray(frames[seg.drop :])
+    sha = sha256_bytes(frames.data)
+    assert item.latents is not None
+    arts = [
+        ctx.artifact(f"frames/{seg.index}", ctx.put_array(frames)),
+        ctx.artifact(f"latents/{seg.index}", ctx.put_array(item.latents.cpu().numpy())),
+    ]
+    state = {
+        "step": ctx.spec.steps, "frames": int(frames.shape[0]), "frames_sha256": sha, "resumed_from": resumed,
+        "max_batch": item.max_batch, "preemptions": item.preemptions, "steps_run": item.steps_run,
+    }  # fmt: skip
+    ctx.store.checkpoint(
+        ctx.job.id, "generate", seg.index, StageStatus.DONE, output_sha256=sha, state=state, artifacts=arts,
+        job_progress=0.9 * (seg.index + 1) / n,
+    )  # fmt: skip
+
+
+def batched_generate(lane: JobLane, ctx: StageContext, segment: int) -> None:
+    """The ``generate`` stage with its steps run by the worker's batcher (same checkpoints as pipeline's)."""
+    spec, plan = ctx.spec, segments_of(ctx)
+    seg, n = plan[segment], len(plan)
+    model = lane.model
+    cond = model.encode_text([spec.prompt], [spec.negative_prompt], spec.guidance_scale)
+    state = _start_state(ctx, model, seg)
+    resumed = state.step
+    events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+
+    def on_step(item: WorkItem) -> None:  # on the loop thread: take the checkpoint, let the job write it
+        st = item.state
+        if st is not None and spec.checkpoint_every and st.step % spec.checkpoint_every == 0 and not st.done:
+            events.put(("ckpt", st.step, model.dump_state(st)))
+
+    item = WorkItem(
+        f"job/{ctx.job.id}/{seg.index}", cond, 0, spec.width, spec.height, seg.length, spec.steps,
+        lambda it, frames, err: events.put(("done", it, frames, err)), ctx.job.priority,
+        None if ctx.job.deadline is None else time.monotonic() + (ctx.job.deadline - time.time()),
+        state=state, on_step=on_step,
+    )  # fmt: skip
+    lane.submit(lambda: lane.batcher().submit(item))
+    while True:
+        try:
+            event = events.get(timeout=0.2)
+        except queue.Empty:
+            try:
+                ctx.check()
+            except BaseException:
+                lane.submit(lambda: lane.batcher().cancel(item.id))
+                raise
+            continue
+        if event[0] == "ckpt":
+            _save_checkpoint(ctx, seg, n, event[1], event[2], resumed)
+            continue
+        _, done, frames, err = event
+        if err is not None:
+            raise err
+        _save_done(ctx, seg, n, done, frames, resumed)
+        return
+
+
+class _LaneRunner(JobRunner):
+    """``JobRunner`` whose ``generate`` stage runs on the batcher when the job uses this worker's model."""
+
+    def __init__(self, lane: JobLane, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lane = lane
+
+    def _run_stages(self, job: Job, progress: ProgressSink, beat: Any) -> None:
+        spec = GenerationSpec.from_dict(job.spec)
+        check = self._checker(job.id, beat)
+        ctx = StageContext(self.store, self.blobs, job, spec, check, progress, device=self.device)
+        weights = None if spec.weights is None else Path(spec.weights)
+        mine = load_model(spec.model, weights, self.device) is self.lane.model
+        for stage in stages_for(job.kind):
+            run = (
+                functools.partial(batched_generate, self.lane)
+                if mine and stage.name == "generate"
+                else stage.run
+            )
+            for segment in range(stage.segments(ctx)):
+                ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
+                rec = ctx.record(stage.name, segment)
+                if rec is not None and rec.status is StageStatus.DONE:
+                    continue
+                ctx.check()
+                run(ctx, segment)
+            if stage.stamp:
+                self.store.update_job(job.id, timings={stage.stamp: time.time()})
+
+
+class JobLane:
+    """``slots`` claimer threads inside a model worker process."""
+
+    def __init__(
+        self, worker: Any, store_url: str, blob_root: str, slots: int, lease_s: float = 30.0
+    ) -> None:
+        from reelserve.store import FsBlobStore, open_store
+
+        self.worker = worker
+        self.model: WanT2V = worker.model
+        self.store = open_store(store_url)
+        self.blobs = FsBlobStore(Path(blob_root))
+        self.lease_s = lease_s
+        self.stopping = threading.Event()
+        self.active = 0
+        self._lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._claim_loop, name=f"jobs-{i}", daemon=True) for i in range(slots)
+        ]
+
+    def batcher(self) -> Any:
+        return self.worker.batcher
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        self.worker.inbox.put(fn)
+
+    @property
+    def busy(self) -> bool:
+        return self.active > 0
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def _claim_loop(self) -> None:
+        runner = _LaneRunner(
+            self, self.store, self.blobs, lease_s=self.lease_s, device=self.worker.cfg.device
+        )
+        while not self.stopping.is_set():
+            with self._lock:
+                job = self.store.claim_job(runner.worker_id, self.lease_s, kinds=["t2v"])
+                self.active += job is not None
+            if job is None:
+                time.sleep(0.2)
+                continue
+            try:
+                runner.run(job)
+            except Exception:  # the runner fails jobs itself; this keeps the slot alive
+                log.exception("job lane slot failed", extra={"job": job.id})
+            finally:
+                with self._lock:
+                    self.active -= 1
