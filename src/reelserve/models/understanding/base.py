@@ -133,11 +133,11 @@ def seeded(seed: int) -> Iterator[None]:
         torch.random.set_rng_state(state)
 
 
-def guarded(what: str, device: torch.device, fn: Callable[[], T]) -> T:
-    """Run a forward pass, turning device failures into ``OutOfMemory``/``ModelError``."""
+def guarded(what: str, device: torch.device, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` (a forward pass) in inference mode; device failures raise OutOfMemory/ModelError."""
     try:
         with torch.inference_mode():
-            return fn()
+            return fn(*args)
     except torch.OutOfMemoryError as exc:
         raise OutOfMemory(f"{what}: device {device} ran out of memory; lower --batch-size") from exc
     except RuntimeError as exc:

@@ -146,17 +146,17 @@ class Captions:
         self.model.save_pretrained(str(out))
         self.tokenizer.save_pretrained(str(out))
 
+    def _generate(self, pixels: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model.generate(
+            pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
+        )
+        return out
+
     def infer(self, frames: np.ndarray) -> list[str]:
         out: list[str] = []
         for part in batches(len(frames), self.batch_size):
             pixels = to_pixels(frames[part], self.spec, self.device)
-            ids = guarded(
-                self.name,
-                self.device,
-                lambda p=pixels: self.model.generate(
-                    pixel_values=p, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
-                ),
-            )
+            ids = guarded(self.name, self.device, self._generate, pixels)
             texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
             out.extend(" ".join(t.split()) for t in texts)
         return out

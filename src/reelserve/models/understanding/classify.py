@@ -110,12 +110,16 @@ class Classifier:
     def save_pretrained(self, out: Path) -> None:
         self.model.save_pretrained(str(out))
 
+    def _logits(self, pixels: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(pixel_values=pixels).logits
+        return out
+
     def scores(self, frames: np.ndarray) -> np.ndarray:
         """Class probabilities per frame, computed in batches of ``batch_size``."""
         parts = []
         for part in batches(len(frames), self.batch_size):
             pixels = to_pixels(frames[part], self.spec, self.device)
-            logits = guarded(self.name, self.device, lambda p=pixels: self.model(pixel_values=p).logits)
+            logits = guarded(self.name, self.device, self._logits, pixels)
             probs = logits.sigmoid() if self.multi_label else logits.softmax(-1)
             parts.append(probs.float().cpu().numpy())
         return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), np.float32)

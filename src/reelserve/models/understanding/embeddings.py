@@ -126,13 +126,14 @@ class Embeddings:
         self.model.save_pretrained(str(out))
         self.tokenizer.save_pretrained(str(out))
 
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pooled(self.model.get_image_features(pixel_values=pixels))
+
     def infer(self, frames: np.ndarray) -> np.ndarray:
         parts = []
         for part in batches(len(frames), self.batch_size):
             pixels = to_pixels(frames[part], self.spec, self.device)
-            feats = guarded(
-                self.name, self.device, lambda p=pixels: pooled(self.model.get_image_features(pixel_values=p))
-            )
+            feats = guarded(self.name, self.device, self._image_features, pixels)
             parts.append(_normalise(feats))
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 

@@ -116,7 +116,7 @@ class Objects:
         out: list[list[dict[str, Any]]] = []
         for part in batches(len(frames), self.batch_size):
             pixels = to_pixels(frames[part], self.spec, self.device)
-            result = guarded(self.name, self.device, lambda p=pixels: self.model(pixel_values=p))
+            result = guarded(self.name, self.device, self.model, pixels)
             # The last class is DETR's "no object"; a query's score is its best real class.
             probs = result.logits.softmax(-1)[..., :-1].float().cpu().numpy()
             boxes = result.pred_boxes.float().cpu().numpy()

@@ -40,10 +40,10 @@ def cut_indices(
     the previous cut, the later of two close cuts being dropped (PySceneDetect's rule)."""
     cuts: list[int] = []
     last: float | None = None
-    for i in np.flatnonzero(scores >= threshold):
+    for i in map(int, np.flatnonzero(scores >= threshold)):
         if i == 0 or (last is not None and times[i] - last < min_scene_s - 1e-9):
             continue
-        cuts.append(int(i))
+        cuts.append(i)
         last = times[i]
     return cuts
 
@@ -159,7 +159,7 @@ class LearnedShots:
         scores = np.zeros(len(frames), np.float32)
         if len(frames) > 1:
             x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
-            scores[1:] = guarded(self.name, self.device, lambda: self.model(x)).float().cpu().numpy()
+            scores[1:] = guarded(self.name, self.device, self.model, x).float().cpu().numpy()
         return scores
 
 
