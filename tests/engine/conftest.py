@@ -23,6 +23,7 @@ from reelserve.api.settings import ApiSettings
 from reelserve.engine.model.pool import PoolConfig
 from reelserve.engine.sessions.manager import ManagerConfig, SessionManager
 from reelserve.sched.placement import PlacementParams
+from reelserve.store import default_url
 from reelserve.store.governance import create_key
 
 #: tiny sessions: 32x32, 4 new frames per chunk, 2 steps — a chunk is ~0.1-0.5 s on a busy CPU
@@ -99,8 +100,10 @@ def wait_for(predicate: Any, timeout: float = 90.0, what: str = "condition") -> 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = Path(tmp_path_factory.mktemp("engine-api"))
     app = create_app(ApiSettings(data_dir=data))
+    # the model workers also run the API's t2v jobs (job lane): 2 at a time each, 3 s leases
+    lane = {"store_url": default_url(data), "blob_root": str(data / "blobs"), "job_slots": 2, "lease_s": 3.0}
     app.state.session_config = ManagerConfig(
-        pool=PoolConfig(devices=("cpu", "cpu"), max_batch=4, max_wait_s=0.02, min_workers=2),
+        pool=PoolConfig(devices=("cpu", "cpu"), max_batch=4, max_wait_s=0.02, min_workers=2, **lane),
         placement=PlacementParams(offload_after_s=0.5),
         control_interval_s=0.1,
     )

@@ -1,7 +1,9 @@
-"""Store-claimed t2v jobs on a model worker: leases, the pipeline's checkpoints, and batched steps."""
+"""``ModelBackend``: store-claimed t2v jobs on a model worker (leases, the pipeline's checkpoints, batched
+steps), and a session manager sharing the same worker."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from pathlib import Path
@@ -11,8 +13,22 @@ import av
 from reelserve.core.records import GenerationSpec, JobStatus, Priority
 from reelserve.engine.model.backend import ModelBackend
 from reelserve.engine.model.pool import PoolConfig
+from reelserve.engine.sessions.manager import ManagerConfig, SessionManager
+from reelserve.engine.sessions.spec import SessionSpec
 from reelserve.pipeline.submit import submit_generation
 from reelserve.store import FsBlobStore, default_url, open_store
+
+
+async def one_session_on(backend: ModelBackend) -> list[str]:
+    mgr = SessionManager(ManagerConfig(), pool=backend.pool)
+    await mgr.start()
+    s = await mgr.create(SessionSpec("a kite", width=32, height=32, chunk_frames=4, max_chunks=2))
+    mgr.begin(s)
+    assert s.task is not None
+    await asyncio.wait_for(s.task, 120)
+    await mgr.stop()
+    assert s.status.value == "finished" and len(s.records) == 2
+    return [str(s.describe()["frames_sha256"])]
 
 
 def test_jobs_share_batched_steps_and_finish_with_playable_videos(tmp_path: Path) -> None:
@@ -36,6 +52,8 @@ def test_jobs_share_batched_steps_and_finish_with_playable_videos(tmp_path: Path
                 break
             time.sleep(0.2)
         assert backend.alive() == 1
+        hashes = asyncio.run(one_session_on(backend))
+        assert len(hashes) == 1 and hashes[0]  # a session shares the backend's model worker
     finally:
         backend.stop(drain=True)
     done = [store.get_job(j.id) for j in jobs]

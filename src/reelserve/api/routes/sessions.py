@@ -31,6 +31,7 @@ from reelserve.api.auth import Reader, Writer
 from reelserve.api.errors import responses
 from reelserve.core.errors import InvalidInput, ReelserveError, Unauthorized
 from reelserve.engine.metrics import EngineMetrics
+from reelserve.engine.model.pool import ModelPool
 from reelserve.engine.sessions.manager import SessionManager, config_from_env
 from reelserve.engine.sessions.session import Session
 from reelserve.engine.sessions.spec import SessionSpec
@@ -71,7 +72,9 @@ async def manager_of(app: Any) -> SessionManager:
         services = getattr(app.state, "services", None)
         registry = getattr(getattr(services, "metrics", None), "registry", None)
         cfg = getattr(app.state, "session_config", None) or config_from_env()
-        mgr = SessionManager(cfg, EngineMetrics(registry))
+        # a ModelBackend's model workers run the API's jobs; sessions then share them (one model per device)
+        shared = getattr(getattr(services, "backend", None), "pool", None)
+        mgr = SessionManager(cfg, EngineMetrics(registry), shared if isinstance(shared, ModelPool) else None)
         app.state.sessions = mgr
         app.state.sessions_start = asyncio.create_task(mgr.start())
     return mgr

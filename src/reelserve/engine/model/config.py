@@ -19,3 +19,4 @@ class ModelWorkerConfig:
     store_url: str | None = None  #: with ``job_slots``: claim t2v jobs from this store ...
     blob_root: str | None = None  #: ... writing their blobs here
     job_slots: int = 0  #: jobs run at once by this worker (their steps share its batches); 0 = none
+    lease_s: float = 30.0  #: lease of a claimed job; a killed worker's jobs are re-queued after it

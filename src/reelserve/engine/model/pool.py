@@ -34,6 +34,7 @@ class PoolConfig:
     store_url: str | None = None  #: with job_slots: workers also run store-claimed t2v jobs
     blob_root: str | None = None
     job_slots: int = 0
+    lease_s: float = 30.0
 
 
 class ModelPool:
@@ -55,7 +56,7 @@ class ModelPool:
         c = self.cfg
         wc = ModelWorkerConfig(
             f"mw-{n}", c.devices[n % len(c.devices)], c.model, c.max_batch, c.max_wait_s, c.preempt,
-            c.threads, c.store_url, c.blob_root, c.job_slots,
+            c.threads, c.store_url, c.blob_root, c.job_slots, c.lease_s,
         )  # fmt: skip
         return ModelWorkerClient(wc)
 

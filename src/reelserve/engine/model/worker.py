@@ -55,7 +55,7 @@ class _Worker:
         if cfg.job_slots > 0 and cfg.store_url and cfg.blob_root:
             from reelserve.engine.model.jobs import JobLane
 
-            self.lane = JobLane(self, cfg.store_url, cfg.blob_root, cfg.job_slots)
+            self.lane = JobLane(self, cfg.store_url, cfg.blob_root, cfg.job_slots, cfg.lease_s)
 
     def reply(self, rid: int, result: Any) -> None:
         self.conn.send((rid, "ok", result))

@@ -74,9 +74,16 @@ def mse_type(init_segment: bytes) -> str:
 
 
 class SessionManager:
-    def __init__(self, cfg: ManagerConfig | None = None, metrics: EngineMetrics | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ManagerConfig | None = None,
+        metrics: EngineMetrics | None = None,
+        pool: ModelPool | None = None,
+    ) -> None:
         self.cfg = cfg or ManagerConfig()
-        self.pool = ModelPool(self.cfg.pool)
+        #: a pool shared with the job backend (``ModelBackend``) is started and stopped by its owner
+        self.owns_pool = pool is None
+        self.pool = pool or ModelPool(self.cfg.pool)
         self.metrics = metrics or EngineMetrics()
         self.sessions: dict[str, Session] = {}
         self.encoders: dict[str, FragmentedEncoder] = {}
@@ -89,7 +96,8 @@ class SessionManager:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, workers: int | None = None) -> None:
-        await asyncio.to_thread(self.pool.start, workers)
+        if self.owns_pool:
+            await asyncio.to_thread(self.pool.start, workers)
         self._control_task = asyncio.create_task(self._control_loop())
 
     async def _control_loop(self) -> None:
@@ -109,7 +117,8 @@ class SessionManager:
             if not s.status.terminal:
                 s.end(SessionStatus.CLOSED)
         try:
-            await asyncio.to_thread(self.pool.stop, True)
+            if self.owns_pool:
+                await asyncio.to_thread(self.pool.stop, True)
         except RuntimeError:  # the interpreter is exiting (no executor): stop in this thread
             self.pool.stop(True)
         self.encode_pool.shutdown(wait=False)
