@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.live import LiveServer, start_live
 
 from reelserve.api.app import create_app
 from reelserve.api.settings import ApiSettings
 from reelserve.store.governance import create_key
+from tests.api.live import LiveServer, start_live
 
 ROLES = ("viewer", "editor", "service", "admin")
 TINY: dict[str, Any] = {"size": "64x64", "num_frames": 9, "num_inference_steps": 1}
@@ -72,6 +72,8 @@ def any_api(store_url: str, tmp_path: Path) -> Iterator[Api]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
     if any("live" in item.fixturenames for item in session.items if "tests/api" in str(item.path)):
         data = Path(tempfile.mkdtemp(prefix="reelserve-live-"))
         _LIVE["dir"] = data

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
-from tests.api.live import free_port
 from typer.testing import CliRunner
 
 from reelserve.api.cli import app
+from tests.api.live import free_port
 
 runner = CliRunner()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.api.conftest import TINY, Api, make_api
 
 HUGE = 10**40

@@ -8,9 +8,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from tests.api.conftest import TINY, Api
 
 from reelserve.api.logging import JsonFormatter, configure_logging
+from tests.api.conftest import TINY, Api
 
 SECRET = "zebra-quartz-7c1e-unique-prompt"
 

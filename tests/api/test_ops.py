@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.api.conftest import Api
-
 from reelserve.api.app import create_app
 from reelserve.api.settings import ApiSettings
 from reelserve.core.records import JobStatus
+from tests.api.conftest import Api
 
 
 def test_metrics_observe_finished_jobs_and_failures_by_code(api: Api) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.api.conftest import TINY, Api, make_api
 
 W = {"viewer": 403, "editor": 200, "service": 200, "admin": 200}  # a write

@@ -16,12 +16,12 @@ import av
 import httpx
 import openai
 import pytest
-from tests.api.conftest import TINY
-from tests.api.live import LiveServer
 
 from reelserve.api.webhooks import SIGNATURE_HEADER, verify
 from reelserve.core.records import JobStatus
 from reelserve.media.fmp4 import iter_boxes
+from tests.api.conftest import TINY
+from tests.api.live import LiveServer
 
 EXTRA = {"num_frames": 9, "num_inference_steps": 1, "seed": 3}
 LONG = {**TINY, "num_inference_steps": 400}
