@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -79,10 +78,11 @@ class Services:
 
 
 def open_services(settings: ApiSettings, backend: Backend | None = None) -> Services:
+    """Open the store and blob store; nothing runs until ``Services.start``."""
     data = Path(settings.data_dir)
     store = open_store(settings.store_url or default_url(data))
-    metrics = Metrics(store.engine, lambda: services.workers_alive())
-    services = Services(
+    metrics = Metrics(store.engine, lambda: backend.alive() if backend is not None else 0)
+    return Services(
         settings=settings,
         store=store,
         blobs=FsBlobStore(data / "blobs"),
@@ -97,7 +97,6 @@ def open_services(settings: ApiSettings, backend: Backend | None = None) -> Serv
         ),
         backend=backend,
     )
-    return services
 
 
 def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI:
@@ -122,7 +121,3 @@ def create_app(settings: ApiSettings, backend: Backend | None = None) -> FastAPI
     app.add_middleware(ObserveAndLimit, services=services)
     services.start()
     return app
-
-
-def services_of(app: Any) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
