@@ -389,6 +389,7 @@ def _mount_optional() -> None:
         ("reelserve.bench.cli", None),
         ("reelserve.api.cli", None),
         ("reelserve.pipeline.analyze.cli", None),
+        ("reelserve.models.profile_cli", None),
     ):
         try:
             sub = importlib.import_module(module).app

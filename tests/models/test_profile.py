@@ -1,0 +1,54 @@
+"""``reelserve profile``: a real tiny-wan run on the CPU, and the log-log fit on known exponents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from reelserve.models.profile import fit_latency_profile, grid, tokens
+from reelserve.models.profile_cli import app
+from reelserve.sim.profiles import load_profile
+
+
+def test_fit_recovers_known_exponents() -> None:
+    rows = []
+    for w, h, f, b in [(64, 64, 9, 1), (128, 128, 9, 1), (64, 64, 17, 1), (64, 64, 9, 2), (64, 64, 9, 4)]:
+        scale = tokens(w, h, f) / tokens(64, 64, 9)
+        rows.append({"width": w, "height": h, "frames": f, "batch": b, "step_ms": 20 * scale**0.8 * b**0.6,
+                     "text_ms": 3.0, "vae_decode_ms": 50 * scale * b, "encode_ms": 2.0 * f * b})  # fmt: skip
+    fit = fit_latency_profile(rows, "cpu")
+    assert fit["step_ms"] == pytest.approx(20, rel=1e-3)
+    assert fit["token_exponent"] == pytest.approx(0.8, abs=1e-3)
+    assert fit["batch_exponent"] == pytest.approx(0.6, abs=1e-3)
+    assert fit["vae_decode_ms"] == pytest.approx(50, rel=1e-3)
+    assert fit["encode_ms_per_frame"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_grid_covers_sizes_at_batch_one_and_batches_at_the_extremes() -> None:
+    points = grid([(32, 32), (64, 64)], [5, 9], [1, 2])
+    assert sum(p.batch == 1 for p in points) == 4
+    assert {(p.width, p.frames) for p in points if p.batch == 2} == {(32, 5), (64, 9)}
+
+
+def test_profile_command_measures_tiny_wan_and_writes_what_load_profile_reads(tmp_path: Path) -> None:
+    out = tmp_path / "tiny.json"
+    args = ["--sizes", "32x32,64x64", "--frames", "5", "--batches", "1,2", "--steps", "2", "--repeats", "1"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    raw = json.loads(out.read_text())
+    assert raw["model"] == "tiny-wan" and raw["device"] == "cpu"
+    assert len(raw["measurements"]) == 4
+    for row in raw["measurements"]:
+        assert row["step_ms"] > 0 and row["vae_decode_ms"] > 0 and row["encode_ms"] > 0 and row["text_ms"] > 0
+    assert raw["latency_profile"]["step_ms"] > 0
+    prof = load_profile(out)
+    assert prof.device == "cpu" and prof.step_ms(64, 64, 5, 2) > 0
+
+
+def test_profile_command_refuses_bad_sizes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--sizes", "30x30", "--out", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert "multiple of 16" in result.output
