@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -242,6 +243,31 @@ def test_audit_log_has_creates_views_downloads_and_cancels(
         "batch.create",
     } <= actions
     assert all("prompt" not in json.dumps(e["detail"]) or "prompt_sha256" in e["detail"] for e in events)
+
+
+def test_a_sync_client_that_goes_away_cancels_its_job(live: LiveServer, live_keys: dict[str, str]) -> None:
+    body = json.dumps({"prompt": "an abandoned request", **LONG}).encode()
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        head = (
+            f"POST /v1/videos/sync HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {live_keys['editor']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        with _http(live, live_keys["editor"]) as client:
+
+            def started() -> str | None:
+                videos = client.get("/v1/videos", params={"limit": 5}).json()["data"]
+                mine = [v for v in videos if v["prompt"] == "an abandoned request"]
+                return mine[0]["id"] if mine and _running_with_steps(client, mine[0]["id"])() else None
+
+            video_id = _wait(started)
+    with _http(live, live_keys["editor"]) as client:
+        video = _wait(
+            lambda: (v := client.get(f"/v1/videos/{video_id}").json())["job_status"] == "cancelled" and v
+        )
+    assert video["error"]["code"] == "cancelled"
 
 
 def test_sigterm_drains_the_running_job_back_to_the_queue(
