@@ -95,3 +95,8 @@ def test_serve_prints_a_first_admin_key_once_and_keys_work_while_it_runs(tmp_pat
 
     with open_data_dir(tmp_path) as dd:
         assert _first_admin_key(dd.store.engine) is None  # only on the very first start
+
+
+def test_serve_refuses_an_unknown_engine_and_lists_the_valid_ones(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["serve", "--engine", "warp", "--port", "1", "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "local" in res.output and "model" in res.output

@@ -63,6 +63,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes that run jobs (0 = API only).")] = 1,
     public_url: Annotated[str | None, typer.Option(help="Base URL for reference links.")] = None,
     max_queue: Annotated[int, typer.Option(help="Queued jobs before admission answers 429.")] = 100_000,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: one in-process model per job worker; model: a model worker per device "
+            "(batched steps, preemption, streaming sessions share it)."
+        ),
+    ] = "local",
+    devices: Annotated[str, typer.Option(help="With --engine model: cpu,cpu or cuda:0,cuda:1 ...")] = "cpu",
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -72,7 +80,6 @@ def serve(
     from reelserve.api.app import create_app
     from reelserve.api.logging import configure_logging
     from reelserve.api.settings import ApiSettings
-    from reelserve.engine.local import LocalBackend, WorkerConfig
     from reelserve.local import open_data_dir
 
     configure_logging(logging.INFO)
@@ -82,16 +89,36 @@ def serve(
     if first is not None:
         typer.echo(f"first admin key (shown once; store it now): {first}", err=True)
     settings = ApiSettings(data_dir=root, store_url=url, public_url=public_url, max_queue=max_queue)
-    backend = LocalBackend(WorkerConfig(store_url=url, blob_root=str(root / "blobs")), workers=workers)
+    backend = _backend(engine, devices, workers, url, str(root / "blobs"))
     backend.start()
     try:
         app_ = create_app(settings, backend if workers > 0 else None)  # no workers: ready without any
         config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
-        typer.echo(f"reelserve API on http://{host}:{port} (data {root}, {workers} workers)", err=True)
+        typer.echo(
+            f"reelserve API on http://{host}:{port} (data {root}, engine {engine}, {workers} workers)",
+            err=True,
+        )
         server.run()
     finally:
         backend.stop(drain=True)
+
+
+def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root: str) -> Any:
+    """The worker backend behind ``serve``; unknown names list the valid ones."""
+    from reelserve.core.errors import UnknownName
+
+    if engine == "local":
+        from reelserve.engine.local import LocalBackend, WorkerConfig
+
+        return LocalBackend(WorkerConfig(store_url=store_url, blob_root=blob_root), workers=workers)
+    if engine == "model":
+        from reelserve.engine.model.backend import ModelBackend
+        from reelserve.engine.model.pool import PoolConfig
+
+        devs = tuple(d.strip() for d in devices.split(",") if d.strip())
+        return ModelBackend(PoolConfig(devices=devs), store_url, blob_root, job_slots=max(1, workers) * 4)
+    raise UnknownName("engine", engine, ["local", "model"], param="engine")
 
 
 @keys_app.command("create")
