@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reelserve.sim.streaming.cost import ChunkCost
 from reelserve.sim.streaming.run import run_streaming
 
-__all__ = ["run_streaming"]
+__all__ = ["ChunkCost", "run_streaming"]

@@ -27,6 +27,7 @@ from reelserve.sim.cluster import ClusterSpec
 from reelserve.sim.entities import SimSession, SimWorker, WorkerState
 from reelserve.sim.metrics import Metrics
 from reelserve.sim.policies import PolicyConfig
+from reelserve.sim.streaming.cost import ChunkCost
 
 if TYPE_CHECKING:
     from reelserve.sim.loop import Event
@@ -46,9 +47,16 @@ class StreamWorld:
     """Mutable simulation state; constructing it has no side effects."""
 
     def __init__(
-        self, cluster: ClusterSpec, policy: PolicyConfig, period_s: float, horizon_s: float, seed: int
+        self,
+        cluster: ClusterSpec,
+        policy: PolicyConfig,
+        period_s: float,
+        horizon_s: float,
+        seed: int,
+        cost: ChunkCost | None = None,
     ):
         self.now = 0.0
+        self.cost = cost  #: per-chunk cost from a measured profile; None = TurboServe's formula
         self.cluster = cluster
         self.policy = policy
         self.period = period_s
@@ -167,8 +175,13 @@ class StreamWorld:
             # sched.batching's max-wait rule: an off-grid chunk waits for the GPU's next iteration if that
             # is close, so it joins the coalesced forward instead of delaying it
             grid = w.anchor + math.ceil((start - w.anchor) / self.period - 1e-9) * self.period
-            if grid - start <= self.cluster.coalesce_wait_s and any(s.ready_at > start for s in active):
+            wait = self.cluster.coalesce_wait_s
+            if grid - start <= wait and any(s.ready_at > start for s in active):
                 start = grid
+            # off the grid too (a period shorter than the wait): chunks ready within the wait join it
+            soon = [s.ready_at for s in active if start < s.ready_at <= start + wait]
+            if soon:
+                start = max(soon)
             batch = [s for s in active if s.ready_at <= start]
         else:
             due = [s for s in active if s.ready_at <= start]
@@ -186,6 +199,8 @@ class StreamWorld:
 
     def _forward_ms(self, batch: Sequence[SimSession], w: SimWorker, start: float) -> tuple[float, bool]:
         """Duration of one forward over ``batch`` (ms), and whether adaptive quality degraded it."""
+        if self.cost is not None:
+            return self.cost.forward_ms(len(batch)) / w.speedup, False
         base = max(self._base_ms(s) for s in batch)
         tokens = max(s.view.prompt_tokens for s in batch)
         b = len(batch)
@@ -227,18 +242,20 @@ class StreamWorld:
         w.busy_s += w.busy_until - w.forward_start
         self.metrics.degraded += w.degraded
         measured = self.now >= self.cluster.warmup_s
+        # a chunk is delivered once encoded; encoding (off the worker) only exists with a measured cost
+        delivered = self.now + (self.cost.encode_ms() / 1000.0 if self.cost is not None else 0.0)
         for sid in w.inflight:
             s = self.sessions[sid]
             if s.first_done is None:
-                s.first_done = self.now
+                s.first_done = delivered
                 s.set(streaming=True)
                 if measured:
-                    self.metrics.ttff_s.append(self.now - s.spec.arrival)
+                    self.metrics.ttff_s.append(delivered - s.spec.arrival)
             elif measured:
-                self.metrics.chunk_latency_s.append(self.now - s.next_request)
+                self.metrics.chunk_latency_s.append(delivered - s.next_request)
             s.left -= 1
             s.chunk_index += 1
-            s.next_request = self._next_due(w, s.next_request)
+            s.next_request = self._next_due(w, s.next_request, delivered)
             s.ready_at = max(s.ready_at, s.next_request)
             seg = s.spec.segments[s.segment]
             if s.left > 0:
@@ -261,17 +278,18 @@ class StreamWorld:
         w.inflight = ()
         return events + self.kick(w)
 
-    def _next_due(self, w: SimWorker, due: float) -> float:
+    def _next_due(self, w: SimWorker, due: float, delivered: float) -> float:
         """When the next chunk is due: a period after this one, or earlier at the GPU's next iteration.
 
         Every GPU iterates on a grid ``anchor + k * period``; a session that joined off the grid (new,
         resumed, migrated) snaps to it, so all sessions of a GPU fall into lockstep (buffering < 1 period
-        ahead of playback). A session that fell behind asks for its next chunk at once.
+        ahead of playback). A session that fell behind asks for its next chunk as soon as this one is
+        delivered.
         """
         natural = due + self.period
         anchor = w.anchor if w.anchor is not None else self.now
         grid = anchor + math.ceil((self.now - anchor) / self.period + 1e-9) * self.period
-        return max(self.now, min(natural, grid))
+        return max(delivered, min(natural, grid))
 
     def _migration_ms(self, s: SimSession) -> float:
         return 8.0 + s.spec.state_mb / 32.0
