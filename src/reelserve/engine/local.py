@@ -34,10 +34,6 @@ class WorkerConfig:
     device: str | None = None
 
 
-class Drain(BaseException):
-    """Raised at a step boundary after SIGTERM; a BaseException so the runner does not fail the job."""
-
-
 class _Flag:
     def __init__(self) -> None:
         self.set = False
@@ -45,24 +41,8 @@ class _Flag:
     def __call__(self, *_: Any) -> None:
         self.set = True
 
-
-def _draining_runner(store: Any, blobs: Any, cfg: WorkerConfig, flag: _Flag) -> Any:
-    from reelserve.pipeline.runner import JobRunner
-
-    class DrainingRunner(JobRunner):
-        """A runner whose step-boundary check also stops for a drain."""
-
-        def _checker(self, job_id: str, beat: Any):  # type: ignore[no-untyped-def]
-            check = super()._checker(job_id, beat)
-
-            def check_or_drain() -> None:
-                if flag.set:
-                    raise Drain
-                check()
-
-            return check_or_drain
-
-    return DrainingRunner(store, blobs, lease_s=cfg.lease_s, device=cfg.device)
+    def is_set(self) -> bool:
+        return self.set
 
 
 def worker_main(cfg: WorkerConfig) -> None:
@@ -72,13 +52,20 @@ def worker_main(cfg: WorkerConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from reelserve.models.registry import load_model
     from reelserve.pipeline.jobkinds import stages_for
+    from reelserve.pipeline.runner import Drained, JobRunner
     from reelserve.store import FsBlobStore, open_store
 
     stages_for("t2v")  # import the pipeline before the first claim, not during it
     for name in cfg.preload:
         load_model(name, None, cfg.device)
     store = open_store(cfg.store_url)
-    runner = _draining_runner(store, FsBlobStore(Path(cfg.blob_root)), cfg, flag)
+    runner = JobRunner(
+        store,
+        FsBlobStore(Path(cfg.blob_root)),
+        lease_s=cfg.lease_s,
+        device=cfg.device,
+        should_stop=flag.is_set,
+    )
     try:
         while not flag.set:
             job = store.claim_job(runner.worker_id, cfg.lease_s)
@@ -87,7 +74,7 @@ def worker_main(cfg: WorkerConfig) -> None:
                 continue
             try:
                 runner.run(job)
-            except Drain:
+            except Drained:
                 store.release_job(job.id, runner.worker_id)
                 log.info("drained; job released", extra={"job": job.id})
     finally:

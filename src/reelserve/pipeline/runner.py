@@ -14,18 +14,24 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reelserve.core.errors import Cancelled, Conflict, ReelserveError
 from reelserve.core.records import GenerationSpec, Job, JobStatus, StageStatus
 from reelserve.pipeline.context import StageContext
-from reelserve.pipeline.jobkinds import stages_for
+from reelserve.pipeline.jobkinds import StageDef, stages_for
 from reelserve.pipeline.progress import NullProgress, ProgressSink
 from reelserve.store.base import BlobStore, Store
 
-__all__ = ["JobRunner", "LeaseLost", "worker_identity"]
+__all__ = ["Drained", "JobRunner", "LeaseLost", "worker_identity"]
 
 log = logging.getLogger("reelserve.pipeline")
+
+
+class Drained(BaseException):
+    """Raised at a step boundary when the worker is stopping (SIGTERM). A BaseException, so the
+    runner neither fails nor retries the job: the worker releases it back to the queue."""
 
 
 class LeaseLost(ReelserveError):
@@ -77,6 +83,7 @@ class JobRunner:
         lease_s: float = 30.0,
         device: str | None = None,
         backoff_s: float = 0.5,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -84,6 +91,8 @@ class JobRunner:
         self.lease_s = lease_s
         self.device = device
         self.backoff_s = backoff_s
+        #: Polled at every step boundary; True makes the job raise ``Drained`` (the worker is stopping).
+        self.should_stop = should_stop
 
     def run(self, job: Job, progress: ProgressSink | None = None) -> Job:
         """Run a job this worker has claimed until it succeeds, fails or is cancelled."""
@@ -134,10 +143,17 @@ class JobRunner:
             current = self.store.get_job(job.id)
             return current if current is not None else job
 
-    def _checker(self, job_id: str, beat: _Heartbeat):  # type: ignore[no-untyped-def]
+    def stage_run(self, stage: StageDef, ctx: StageContext) -> Callable[[StageContext, int], None]:
+        """How this runner runs ``stage``: the stage's own function; a worker backend may substitute
+        its own (e.g. denoising steps batched with other jobs on a shared model worker)."""
+        return stage.run
+
+    def _checker(self, job_id: str, beat: _Heartbeat) -> Callable[[], None]:
         last = [0.0]
 
         def check() -> None:
+            if self.should_stop is not None and self.should_stop():
+                raise Drained(f"worker {self.worker_id} is stopping")
             if beat.lost:
                 raise LeaseLost(f"job {job_id} lost its lease")
             now = time.monotonic()
@@ -168,6 +184,6 @@ class JobRunner:
                 if rec is not None and rec.status is StageStatus.DONE:
                     continue
                 ctx.check()
-                stage.run(ctx, segment)
+                self.stage_run(stage, ctx)(ctx, segment)
             if stage.stamp:
                 self.store.update_job(job.id, timings={stage.stamp: time.time()})

@@ -24,15 +24,14 @@ import numpy as np
 import torch
 
 from reelserve.core.ids import sha256_bytes
-from reelserve.core.records import GenerationSpec, Job, StageStatus
+from reelserve.core.records import StageStatus
 from reelserve.engine.model.batcher import WorkItem
 from reelserve.models.registry import load_model
 from reelserve.models.wan import DenoiseState, WanT2V
 from reelserve.pipeline.context import StageContext
 from reelserve.pipeline.generate import segment_seed
-from reelserve.pipeline.jobkinds import stages_for
+from reelserve.pipeline.jobkinds import StageDef
 from reelserve.pipeline.plan import OVERLAP_LATENT_FRAMES, Segment
-from reelserve.pipeline.progress import ProgressSink
 from reelserve.pipeline.runner import JobRunner
 from reelserve.pipeline.t2v import segments_of
 
@@ -152,27 +151,13 @@ class _LaneRunner(JobRunner):
         super().__init__(*args, **kwargs)
         self.lane = lane
 
-    def _run_stages(self, job: Job, progress: ProgressSink, beat: Any) -> None:
-        spec = GenerationSpec.from_dict(job.spec)
-        check = self._checker(job.id, beat)
-        ctx = StageContext(self.store, self.blobs, job, spec, check, progress, device=self.device)
+    def stage_run(self, stage: StageDef, ctx: StageContext) -> Callable[[StageContext, int], None]:
+        spec = ctx.spec
         weights = None if spec.weights is None else Path(spec.weights)
         mine = load_model(spec.model, weights, self.device) is self.lane.model
-        for stage in stages_for(job.kind):
-            run = (
-                functools.partial(batched_generate, self.lane)
-                if mine and stage.name == "generate"
-                else stage.run
-            )
-            for segment in range(stage.segments(ctx)):
-                ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
-                rec = ctx.record(stage.name, segment)
-                if rec is not None and rec.status is StageStatus.DONE:
-                    continue
-                ctx.check()
-                run(ctx, segment)
-            if stage.stamp:
-                self.store.update_job(job.id, timings={stage.stamp: time.time()})
+        if mine and stage.name == "generate":
+            return functools.partial(batched_generate, self.lane)
+        return stage.run
 
 
 class JobLane:
