@@ -1,7 +1,7 @@
 """The Ray Serve video benchmark's pipeline, re-created, against ours: same video, machine and model.
 
     .venv/bin/python -m benchmarks.ray_serve_peer [--seconds 30] [--size 1280x720] [--chunk-seconds 10]
-                                                  [--requests 3] [--in-flight 2] [--threads 2]
+                                                  [--rounds 2] [--in-flight 2] [--threads 2]
                                                   [--our-batch 8] [--modes chunked,combined]
 
 The peer (anyscale/runtime-benchmarks ``serve-video-perf``, see ../shared/seeds): four Ray Serve
@@ -14,9 +14,10 @@ transformers ``ResNetConfig`` at ResNet-50 sizes, saved once and loaded by both 
 the same preprocessing (`to_pixels`, 224×224) and the same torch thread count, at batch 1 and at
 ``--our-batch``. Ray runs with 2 decoder replicas and 1 model replica (a GPU's worth), ours with 2
 decode threads and one model worker. Requests are issued ``--in-flight`` at a time, like the seed's
-client (12 requests, 4 in flight, scaled down here); latency = client wall clock per request; one
-warm-up request per system is not counted. Ray writes its session files under a scratch directory
-(HOME and ``_temp_dir`` point there) that is removed at the end.
+client (12 requests, 4 in flight, scaled down here), in ``--rounds`` rounds that interleave the systems
+(rotated order) so that load from other jobs on a shared machine falls on all alike; latency = client
+wall clock per request; one warm-up request per system is not counted. Ray writes its session files
+under a scratch directory (HOME and ``_temp_dir`` point there) that is removed at the end.
 """
 
 from __future__ import annotations
@@ -222,27 +223,33 @@ def _ours(
     return run
 
 
-def _measure(
-    call: Callable[[dict[str, Any]], Any], req: dict[str, Any], requests: int, in_flight: int
-) -> dict[str, Any]:
-    call(req)  # warm-up: model load, first-call overheads
+def _burst(
+    call: Callable[[dict[str, Any]], Any], req: dict[str, Any], in_flight: int
+) -> list[tuple[float, int]]:
+    """``in_flight`` requests at once; (latency, frames) of each."""
 
     def timed(_: int) -> tuple[float, int]:
         start = time.perf_counter()
         out = call(req)
         return time.perf_counter() - start, out["frames"]
 
-    start = time.perf_counter()
     with ThreadPoolExecutor(in_flight) as pool:
-        done = list(pool.map(timed, range(requests)))
-    lat = [d for d, _ in done]
-    return {
-        "mean": statistics.mean(lat),
-        "p50": statistics.median(lat),
-        "max": max(lat),
-        "frames": done[0][1],
-        "wall": time.perf_counter() - start,
-    }
+        return list(pool.map(timed, range(in_flight)))
+
+
+def _measure(
+    systems: dict[str, Callable[[dict[str, Any]], Any]], req: dict[str, Any], rounds: int, in_flight: int
+) -> dict[str, list[tuple[float, int]]]:
+    """Warm every system up, then interleave: each round runs one burst per system, in rotated order,
+    so a neighbour's load on the shared machine falls on all systems alike."""
+    for call in systems.values():
+        call(req)  # model load, first-call overheads
+    done: dict[str, list[tuple[float, int]]] = {name: [] for name in systems}
+    names = list(systems)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            done[name] += _burst(systems[name], req, in_flight)
+    return done
 
 
 def main() -> None:
@@ -250,7 +257,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--chunk-seconds", type=float, default=10.0)
-    parser.add_argument("--requests", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="bursts of --in-flight requests per system")
     parser.add_argument("--in-flight", type=int, default=2)
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 2, help="torch threads, both systems"
@@ -270,20 +277,19 @@ def main() -> None:
             "width": width,
             "height": height,
         }
-        rows: list[tuple[str, dict[str, Any]]] = []
         modes = args.modes.split(",")
+        systems: dict[str, Callable[[dict[str, Any]], Any]] = {}
         for mode in modes:
             for batch in dict.fromkeys((1, args.our_batch)):
-                call = _ours(weights, mode, batch, args.chunk_seconds, args.threads)
-                rows.append(
-                    (f"ours {mode} batch {batch}", _measure(call, req, args.requests, args.in_flight))
+                systems[f"ours {mode} batch {batch}"] = _ours(
+                    weights, mode, batch, args.chunk_seconds, args.threads
                 )
         started = time.perf_counter()
         handle = _start_ray(scratch, weights, args.threads)
         print(f"ray + serve start: {time.perf_counter() - started:.1f} s (not counted)")
         for mode in modes:
-            call = lambda r, m=mode: handle.remote({**r, "mode": m}).result()  # noqa: E731
-            rows.append((f"ray serve {mode} batch 1", _measure(call, req, args.requests, args.in_flight)))
+            systems[f"ray serve {mode} batch 1"] = lambda r, m=mode: handle.remote({**r, "mode": m}).result()
+        rows = _measure(systems, req, args.rounds, args.in_flight)
         _report(rows, args, video)
     finally:
         _stop_ray()
@@ -303,17 +309,17 @@ def _stop_ray() -> None:
             ray.shutdown()
 
 
-def _report(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, video: Path) -> None:
+def _report(rows: dict[str, list[tuple[float, int]]], args: argparse.Namespace, video: Path) -> None:
     print(
         f"\nvideo {args.size}, {args.seconds:g} s, {args.chunk_seconds:g} s chunks, 1 frame/s, ResNet-50 "
-        f"(random init), torch threads {args.threads}; {args.requests} requests, {args.in_flight} in flight; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"(random init), torch threads {args.threads}; {args.rounds} rounds x {args.in_flight} in flight, "
+        f"interleaved; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    print(f"{'system':30} {'frames':>6} {'mean s':>8} {'p50 s':>8} {'max s':>8} {'all done s':>10}")
-    for name, r in rows:
-        print(
-            f"{name:30} {r['frames']:6d} {r['mean']:8.2f} {r['p50']:8.2f} {r['max']:8.2f} {r['wall']:10.2f}"
-        )
+    print(f"{'system':30} {'frames':>6} {'mean s':>8} {'p50 s':>8} {'max s':>8}")
+    for name, done in rows.items():
+        lat = [d for d, _ in done]
+        mean, p50 = statistics.mean(lat), statistics.median(lat)
+        print(f"{name:30} {done[0][1]:6d} {mean:8.2f} {p50:8.2f} {max(lat):8.2f}")
 
 
 if __name__ == "__main__":

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from reelserve.core.errors import ReelserveError
 from reelserve.media.probe import probe
 from reelserve.media.remux import KeyframeChunk, split_at_keyframes
 from reelserve.pipeline.analyze.decoder import ChunkFrames, ChunkTask, decode_chunk
 from reelserve.pipeline.analyze.models import FrameOutputs, TaskModels
 from reelserve.pipeline.analyze.queues import BoundedQueue, QueueStats
-from reelserve.pipeline.analyze.results import VideoState
+from reelserve.pipeline.analyze.results import VideoState, check_complete, combine
 from reelserve.pipeline.analyze.spec import AnalyzeSpec
 
 __all__ = ["Analysis", "Progress", "analyze_videos"]
@@ -200,11 +198,11 @@ class _ModelWorker:
             return
         try:
             if state.error is None and state.pending:
-                self._infer(state, _combine([state.pending[k] for k in sorted(state.pending)]))
+                self._infer(state, combine([state.pending[k] for k in sorted(state.pending)]))
                 state.pending.clear()
             result = state.result(self.run.models) if state.error is None else None
             if result is not None:
-                _check_complete(result)
+                check_complete(result)
         except Exception as exc:
             state.error, result = _error(exc), None
         if result is None:
@@ -227,30 +225,6 @@ class _ModelWorker:
         self.results[index] = result
         if self.on_result is not None:
             self.on_result(result)
-
-
-def _check_complete(result: dict[str, Any]) -> None:
-    expected, decoded = result.get("frames_expected") or 0, result.get("frames_decoded") or 0
-    if expected and decoded < expected:
-        from reelserve.core.errors import MediaError
-
-        raise MediaError(
-            f"{result['video']} is truncated: decoded {decoded} of the {expected} frames its index lists"
-        )
-
-
-def _combine(chunks: list[ChunkFrames]) -> ChunkFrames:
-    """All chunks of a video as one (combined inference: one model call per video)."""
-    return ChunkFrames(
-        video=chunks[0].video,
-        chunk=0,
-        decoded=sum(c.decoded for c in chunks),
-        times=np.concatenate([c.times for c in chunks]),
-        frames=np.concatenate([c.frames for c in chunks]),
-        shot_times=np.concatenate([c.shot_times for c in chunks]),
-        shot_frames=np.concatenate([c.shot_frames for c in chunks]),
-        decode_s=0.0,
-    )
 
 
 def analyze_videos(

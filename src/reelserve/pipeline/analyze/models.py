@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,17 @@ from reelserve.models.understanding import load_task
 from reelserve.pipeline.analyze.spec import AnalyzeSpec
 
 __all__ = ["FrameOutputs", "TaskModels"]
+
+#: One model worker per device: concurrent analyses in a process take turns on a device, as they
+#: would on a GPU, instead of oversubscribing it (on a CPU, two torch calls at once each get half the
+#: cores and both finish late). Decoding never waits on this lock.
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _device_lock(device: str | None) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _DEVICE_LOCKS.setdefault(device or "default", threading.Lock())
 
 
 @dataclass(slots=True)
@@ -53,19 +65,23 @@ class TaskModels:
 
     def run_frames(self, frames: np.ndarray) -> FrameOutputs:
         """One inference call per task over ``frames`` (each adapter batches by ``batch_size``)."""
-        started = time.perf_counter()
         out = FrameOutputs()
-        for task in self.spec.frame_tasks:
-            result = self.models[task].infer(frames)
-            if task == "embed":
-                out.embeddings = result
-            else:
-                out.per_task[task] = result
-        out.model_s = time.perf_counter() - started
+        with _device_lock(self.spec.device):
+            started = time.perf_counter()
+            for task in self.spec.frame_tasks:
+                result = self.models[task].infer(frames)
+                if task == "embed":
+                    out.embeddings = result
+                else:
+                    out.per_task[task] = result
+            out.model_s = time.perf_counter() - started
         return out
 
     def shot_scores(self, small: np.ndarray) -> np.ndarray:
-        return self.shots.pair_scores(small)  # type: ignore[no-any-return]
+        if self.spec.shot_detector == "content":  # CPU work of its own, not the model device's
+            return self.shots.pair_scores(small)  # type: ignore[no-any-return]
+        with _device_lock(self.spec.device):
+            return self.shots.pair_scores(small)  # type: ignore[no-any-return]
 
 
 def _task_dir(root: Path | None, task: str, spec: AnalyzeSpec) -> Path | None:

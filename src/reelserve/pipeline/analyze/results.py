@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from reelserve.core.errors import MediaError
 from reelserve.models.understanding.shots import cut_indices
 from reelserve.pipeline.analyze.decoder import ChunkFrames
 from reelserve.pipeline.analyze.models import FrameOutputs, TaskModels
 
-__all__ = ["VideoState", "shots_from"]
+__all__ = ["VideoState", "check_complete", "combine", "shots_from"]
 
 
 @dataclass(slots=True)
@@ -126,3 +127,25 @@ def shots_from(chunks: list[_Chunk], models: TaskModels, duration_s: float) -> d
         {"index": i, "start_s": s, "end_s": e} for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
     return {"shot_boundaries": boundaries, "shots": shots, "shot_detector": detector.name}
+
+
+def check_complete(result: dict[str, Any]) -> None:
+    expected, decoded = result.get("frames_expected") or 0, result.get("frames_decoded") or 0
+    if expected and decoded < expected:
+        raise MediaError(
+            f"{result['video']} is truncated: decoded {decoded} of the {expected} frames its index lists"
+        )
+
+
+def combine(chunks: list[ChunkFrames]) -> ChunkFrames:
+    """All chunks of a video as one (combined inference: one model call per video)."""
+    return ChunkFrames(
+        video=chunks[0].video,
+        chunk=0,
+        decoded=sum(c.decoded for c in chunks),
+        times=np.concatenate([c.times for c in chunks]),
+        frames=np.concatenate([c.frames for c in chunks]),
+        shot_times=np.concatenate([c.shot_times for c in chunks]),
+        shot_frames=np.concatenate([c.shot_frames for c in chunks]),
+        decode_s=0.0,
+    )
