@@ -148,3 +148,20 @@ def test_sessions_already_streaming_are_placed_before_new_ones() -> None:
     ]
     d = plan_placement(sessions, workers, 0.0, PlacementParams(rebalance=False))
     assert d.place == (("z-resumed", "a"),) and d.unplaced == ("a-new",)
+
+
+def test_a_resume_onto_a_busy_worker_moves_when_the_gain_passes_the_threshold() -> None:
+    from reelserve.sched.placement import resume_move
+    from reelserve.sched.views import SessionView, WorkerView
+
+    def sess(sid: str, worker: str) -> SessionView:
+        return SessionView(sid, worker, True, 16.0, 1.0, "720p", 32, 0, None, None)
+
+    busy = [sess(f"b{i}", "w0") for i in range(5)]
+    quiet = [sess("q0", "w1")]
+    workers = [WorkerView("w0", 8, 16, True), WorkerView("w1", 8, 16, True)]
+    params = PlacementParams()
+    move = resume_move(busy[0], busy + quiet, workers, params)
+    assert move is not None and (move.source, move.target) == ("w0", "w1") and move.gain_ms > 40
+    assert resume_move(quiet[0], busy + quiet, workers, params) is None  # it is where it should be
+    assert resume_move(busy[0], busy + quiet, workers, PlacementParams(rebalance=False)) is None

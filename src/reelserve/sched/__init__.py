@@ -28,7 +28,7 @@ from reelserve.sched.latency import (
     worker_chunk_latency_ms,
 )
 from reelserve.sched.ordering import ORDERINGS, Ordering, order_requests
-from reelserve.sched.placement import Move, PlacementDecision, PlacementParams, plan_placement
+from reelserve.sched.placement import Move, PlacementDecision, PlacementParams, plan_placement, resume_move
 from reelserve.sched.preemption import Preemption, RunningView, decide_preemption
 from reelserve.sched.quality import Admission, QualityLevel, admit, build_ladder
 from reelserve.sched.registry import Registry
@@ -62,6 +62,7 @@ __all__ = [
     "migration_ms",
     "order_requests",
     "plan_placement",
+    "resume_move",
     "target_workers",
     "worker_chunk_latency_ms",
 ]

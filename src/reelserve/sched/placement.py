@@ -27,7 +27,7 @@ import numpy.typing as npt
 from reelserve.sched.latency import migration_ms, session_base_ms, worker_chunk_latency_ms
 from reelserve.sched.views import SessionView, WorkerView
 
-__all__ = ["Move", "PlacementDecision", "PlacementParams", "plan_placement"]
+__all__ = ["Move", "PlacementDecision", "PlacementParams", "plan_placement", "resume_move"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -244,3 +244,36 @@ def plan_placement(
     return PlacementDecision(
         tuple(place), tuple(moves), tuple(offload), tuple(unplaced), float(lat.max()) if lat.size else 0.0
     )
+
+
+def resume_move(
+    session: SessionView,
+    sessions: Sequence[SessionView],
+    workers: Sequence[WorkerView],
+    params: PlacementParams,
+) -> Move | None:
+    """The rebalancing rule applied to one session as it resumes on its worker (idle → active).
+
+    ``sessions`` holds it already active. It moves to the worker with room that would give the lower
+    predicted bottleneck of the pair, if that gains more than ``min_gain_ms`` net of λ · migration ms;
+    else it stays (None). Rebalancing rounds only look at the worst worker, so without this a resume
+    onto a busy worker waits a control tick or more while its chunks queue there.
+    """
+    if not params.rebalance or session.worker is None:
+        return None
+    c = _Cluster(workers, sessions)
+    w = c.index.get(session.worker)
+    if w is None:
+        return None
+    worst = float(c.latency()[w])
+    room = c.room()
+    room[w] = False
+    if not room.any():
+        return None
+    after = np.maximum(c.with_session(session), _without_ms(c, w, session))
+    cost = migration_ms(session)
+    gain = np.where(room, worst - after, -np.inf) - params.lam * cost
+    t = int(np.argmax(gain))
+    if float(gain[t]) <= params.min_gain_ms:
+        return None
+    return Move(session.id, c.ids[w], c.ids[t], cost, float(gain[t]))

@@ -11,14 +11,14 @@ import math
 from typing import TYPE_CHECKING
 
 from reelserve.sched.autoscale import autoscale
-from reelserve.sched.placement import PlacementParams, plan_placement
+from reelserve.sched.placement import PlacementParams, plan_placement, resume_move
 from reelserve.sim.entities import WorkerState
 
 if TYPE_CHECKING:
     from reelserve.sim.loop import Event
     from reelserve.sim.streaming.world import StreamWorld
 
-__all__ = ["control_tick", "place_waiting"]
+__all__ = ["control_tick", "place_resumed", "place_waiting"]
 
 _PLACE_ONLY = PlacementParams(rebalance=False, offload_idle=False)
 
@@ -54,6 +54,17 @@ def place_waiting(world: StreamWorld) -> list[Event[StreamWorld]]:
     if not world.waiting:
         return []
     return _placement(world, _PLACE_ONLY)
+
+
+def place_resumed(world: StreamWorld, sid: str) -> list[Event[StreamWorld]]:
+    """A resident session resumed: with rebalancing, move it now if its worker is the worse place."""
+    s = world.sessions[sid]
+    if not world.placement.rebalance or s.worker is None:
+        return []
+    workers = [w for w in world.workers.values() if w.state is WorkerState.UP]
+    views = [m.view for w in workers for m in w.sessions.values()]
+    move = resume_move(s.view, views, [w.view() for w in workers], world.placement)
+    return [] if move is None else world.migrate(s, move.target, move.cost_ms)
 
 
 def _autoscale(world: StreamWorld) -> list[Event[StreamWorld]]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from reelserve.sim.entities import SessionSpec, SimSession, WorkerState
 from reelserve.sim.loop import Event
-from reelserve.sim.streaming.control import control_tick, place_waiting
+from reelserve.sim.streaming.control import control_tick, place_resumed, place_waiting
 from reelserve.sim.streaming.world import StreamWorld
 
 __all__ = ["Arrive", "Control", "ForwardDone", "Resume", "SpotEvict", "SpotNotice", "WorkerReady"]
@@ -71,7 +71,9 @@ class Resume(Event[StreamWorld]):
         world.n_active += 1
         if s.worker is not None:
             world.n_idle_resident -= 1
-            return world.kick(world.workers[s.worker])
+            home = world.workers[s.worker]
+            # the placement controller acts on the resume itself, before its chunk queues at home
+            return [*place_resumed(world, s.id), *world.kick(home)]
         s.ready_at = world.now + world.restore_delay_s(s)
         world.waiting[s.id] = s
         return place_waiting(world)
