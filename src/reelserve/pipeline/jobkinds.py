@@ -29,9 +29,16 @@ def register_kind(kind: str, stages: list[StageDef]) -> None:
     _KINDS[kind] = stages
 
 
+#: Modules whose import registers the built-in job kinds (any worker can run any of them).
+BUILTIN_KINDS = ("reelserve.pipeline.t2v", "reelserve.pipeline.analyze.job")
+
+
 def stages_for(kind: str) -> list[StageDef]:
-    if not _KINDS:
-        from reelserve.pipeline import t2v  # noqa: F401  (registers "t2v")
+    if kind not in _KINDS:
+        import importlib
+
+        for module in BUILTIN_KINDS:
+            importlib.import_module(module)
     if kind not in _KINDS:
         raise UnknownName("job kind", kind, list(_KINDS))
     return _KINDS[kind]
