@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from reelserve.core.errors import InvalidInput, ReelserveError
+from reelserve.core.errors import InvalidInput, ReelserveError, UnknownName
 
 __all__ = ["app"]
 
@@ -82,6 +82,8 @@ def serve(
     from reelserve.api.settings import ApiSettings
     from reelserve.local import open_data_dir
 
+    if engine not in ENGINES:  # before anything is configured or written
+        raise UnknownName("engine", engine, list(ENGINES), param="engine")
     configure_logging(logging.INFO)
     with open_data_dir(data, store) as dd:
         root, url = dd.root, str(dd.store.engine.url.render_as_string(hide_password=False))
@@ -104,10 +106,12 @@ def serve(
         backend.stop(drain=True)
 
 
+#: The worker backends ``serve`` can run.
+ENGINES = ("local", "model")
+
+
 def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root: str) -> Any:
     """The worker backend behind ``serve``; unknown names list the valid ones."""
-    from reelserve.core.errors import UnknownName
-
     if engine == "local":
         from reelserve.engine.local import LocalBackend, WorkerConfig
 
@@ -118,7 +122,7 @@ def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root:
 
         devs = tuple(d.strip() for d in devices.split(",") if d.strip())
         return ModelBackend(PoolConfig(devices=devs), store_url, blob_root, job_slots=max(1, workers) * 4)
-    raise UnknownName("engine", engine, ["local", "model"], param="engine")
+    raise UnknownName("engine", engine, list(ENGINES), param="engine")
 
 
 @keys_app.command("create")
