@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from reelserve.core.errors import Conflict, InvalidInput, NotFound, ReelserveError
+from reelserve.cli_common import DataOpt, StoreOpt, cli_errors
+from reelserve.core.errors import Conflict, InvalidInput, NotFound
 from reelserve.core.records import GenerationSpec, Job, JobStatus
 
 __all__ = ["app", "main"]
@@ -25,28 +24,6 @@ app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-DataOpt = Annotated[
-    str | None, typer.Option("--data", help="Data directory (default $REELSERVE_DATA or ./reelserve-data).")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Metadata store URL (default: SQLite in the data dir).")
-]
-
-
-def cli_errors(fn: F) -> F:
-    """Turn our errors into a one-line message and a non-zero exit (2 for bad input)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReelserveError as exc:
-            err.print(f"[red]error[/] ({exc.code}): {exc.message}")
-            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _artifact_paths(dd: Any, job_id: str) -> dict[str, str]:

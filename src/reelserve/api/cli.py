@@ -6,16 +6,15 @@ The key and audit commands work on the data directory directly, also while a ser
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from reelserve.core.errors import InvalidInput, ReelserveError, UnknownName
+from reelserve.cli_common import DataOpt, StoreOpt, cli_errors
+from reelserve.core.errors import UnknownName
 
 __all__ = ["app"]
 
@@ -24,26 +23,6 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revok
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-
-F = TypeVar("F", bound=Callable[..., Any])
-DataOpt = Annotated[
-    str | None, typer.Option("--data", help="Data directory (default $REELSERVE_DATA or ./reelserve-data).")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Metadata store URL (default: SQLite in the data dir).")
-]
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReelserveError as exc:
-            typer.echo(f"error ({exc.code}): {exc.message}", err=True)
-            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _first_admin_key(engine: Any) -> str | None:
@@ -56,7 +35,7 @@ def _first_admin_key(engine: Any) -> str | None:
 
 
 @app.command()
-@_errors
+@cli_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -126,7 +105,7 @@ def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root:
 
 
 @keys_app.command("create")
-@_errors
+@cli_errors
 def keys_create(
     project: Annotated[str, typer.Option(help="The project the key may act in.")] = "default",
     role: Annotated[str, typer.Option(help="viewer, editor, service or admin.")] = "editor",
@@ -150,7 +129,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-@_errors
+@cli_errors
 def keys_list(
     as_json: Annotated[bool, typer.Option("--json")] = False, data: DataOpt = None, store: StoreOpt = None
 ) -> None:
@@ -178,7 +157,7 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-@_errors
+@cli_errors
 def keys_revoke(key_id: str, data: DataOpt = None, store: StoreOpt = None) -> None:
     """Revoke a key by id (servers stop accepting it within a few seconds)."""
     from reelserve.local import open_data_dir
@@ -190,7 +169,7 @@ def keys_revoke(key_id: str, data: DataOpt = None, store: StoreOpt = None) -> No
 
 
 @audit_app.command("verify")
-@_errors
+@cli_errors
 def audit_verify(data: DataOpt = None, store: StoreOpt = None) -> None:
     """Recompute the hash chain; exit 1 naming the first changed or removed event."""
     from reelserve.local import open_data_dir

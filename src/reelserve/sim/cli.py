@@ -6,19 +6,18 @@ message and exit code 2 (bad input) or 1, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from reelserve.core.errors import InvalidInput, ReelserveError
+from reelserve.cli_common import cli_errors
+from reelserve.core.errors import InvalidInput
 from reelserve.sched.latency import Profile
 from reelserve.sched.provision import (
     DEFAULT_GPUS,
@@ -43,19 +42,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReelserveError as exc:
-            err.print(f"[red]error[/] ({exc.code}): {exc.message}")
-            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _numbers(text: str, kind: type[float] | type[int], option: str) -> tuple[Any, ...]:
@@ -73,7 +59,7 @@ def _profile(spec: str) -> Profile:
 
 
 @app.command("sim")
-@_errors
+@cli_errors
 def sim_command(
     workload: Annotated[str, typer.Option(help="streaming, batch, dag or trace.")] = "streaming",
     gpus: Annotated[int, typer.Option(help="GPU budget (1..1024).")] = 64,
@@ -186,7 +172,7 @@ def _plan_workload(
 
 
 @app.command("plan")
-@_errors
+@cli_errors
 def plan_command(
     preset: Annotated[
         str, typer.Option(help="podcast (StreamWise-style video) or ads (variants by a deadline).")

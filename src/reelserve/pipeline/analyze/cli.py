@@ -7,18 +7,17 @@ videos); its results are indexed for ``search`` and ``export``.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from reelserve.core.errors import Conflict, InvalidInput, ReelserveError
+from reelserve.cli_common import DataOpt, StoreOpt, cli_errors
+from reelserve.core.errors import Conflict
 from reelserve.core.records import JobStatus
 
 __all__ = ["app"]
@@ -26,35 +25,14 @@ __all__ = ["app"]
 app = typer.Typer(add_completion=False, help="Analyse videos: shots, labels, objects, captions, embeddings.")
 out = Console()
 err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
-DataOpt = Annotated[
-    str | None, typer.Option("--data", help="Data directory (default $REELSERVE_DATA or ./reelserve-data).")
-]
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Metadata store URL (default: SQLite in the data dir).")
-]
 WeightsOpt = Annotated[
     Path | None, typer.Option("--weights-dir", help="DIR with one save_pretrained sub-directory per task.")
 ]
 
 
-def _errors(fn: F) -> F:
-    """Our errors → one line on stderr and exit 2 (bad input) or 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReelserveError as exc:
-            err.print(f"[red]error[/] ({exc.code}): {exc.message}")
-            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @app.command("analyze")
-@_errors
+@cli_errors
 def analyze(
     videos: Annotated[list[Path], typer.Argument(help="Video files to analyse.")],
     tasks: Annotated[
@@ -150,7 +128,7 @@ def _print_results(job_id: str, results: list[dict[str, Any]]) -> None:
 
 
 @app.command("search")
-@_errors
+@cli_errors
 def search(
     query: Annotated[str, typer.Argument(help="Words to look for in captions and labels.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -181,7 +159,7 @@ def search(
 
 
 @app.command("export")
-@_errors
+@cli_errors
 def export_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
@@ -199,7 +177,7 @@ def export_cmd(
 
 
 @app.command("index-stats")
-@_errors
+@cli_errors
 def index_stats(data: DataOpt = None, store: StoreOpt = None) -> None:
     """Index freshness and per-video latency (JSON)."""
     from reelserve.local import open_data_dir
