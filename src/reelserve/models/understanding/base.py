@@ -31,6 +31,7 @@ __all__ = [
     "CLIP_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "ImageModel",
     "ImageSpec",
     "batches",
     "check_dir",
@@ -149,3 +150,18 @@ def pooled(output: Any) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     return output.pooler_output  # type: ignore[no-any-return]
+
+
+class ImageModel:
+    """What every image-model adapter holds: a loaded model in eval mode on one device, how frames
+    are prepared for it, its batch size and the hash of its weights."""
+
+    def __init__(
+        self, name: str, model: Any, spec: ImageSpec, device: torch.device, batch_size: int, weights_hash: str
+    ) -> None:
+        self.name = name
+        self.model = model.to(device).eval()
+        self.spec = spec
+        self.device = device
+        self.batch_size = batch_size
+        self.weights_hash = weights_hash

@@ -19,6 +19,7 @@ from reelserve.core.errors import InvalidInput, WeightsError
 from reelserve.models.understanding.base import (
     CLIP_MEAN,
     CLIP_STD,
+    ImageModel,
     ImageSpec,
     batches,
     check_dir,
@@ -91,7 +92,7 @@ def _load_real(weights: Path) -> tuple[Any, Any]:
 
 
 @register("captions")
-class Captions:
+class Captions(ImageModel):
     """One caption per frame: ``["a dog on a beach", ...]``."""
 
     task = "captions"
@@ -108,13 +109,8 @@ class Captions:
         weights_hash: str,
         max_new_tokens: int,
     ) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
+        super().__init__(name, model, spec, device, batch_size, weights_hash)
         self.tokenizer = tokenizer
-        self.spec = spec
-        self.device = device
-        self.batch_size = batch_size
-        self.weights_hash = weights_hash
         self.max_new_tokens = max_new_tokens
 
     @classmethod

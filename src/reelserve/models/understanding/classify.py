@@ -17,6 +17,7 @@ import torch
 
 from reelserve.core.errors import InvalidInput, WeightsError
 from reelserve.models.understanding.base import (
+    ImageModel,
     ImageSpec,
     batches,
     check_dir,
@@ -58,7 +59,7 @@ def tiny_resnet(labels: tuple[str, ...], seed: int, multi_label: bool = False) -
         return ResNetForImageClassification(config).eval()
 
 
-class Classifier:
+class Classifier(ImageModel):
     """An image classifier on one device; ``scores(frames)`` → (N, classes) probabilities."""
 
     task = "classify"
@@ -73,12 +74,7 @@ class Classifier:
         batch_size: int,
         weights_hash: str,
     ) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.spec = spec
-        self.device = device
-        self.batch_size = batch_size
-        self.weights_hash = weights_hash
+        super().__init__(name, model, spec, device, batch_size, weights_hash)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.multi_label = self.model.config.problem_type == "multi_label_classification"
 

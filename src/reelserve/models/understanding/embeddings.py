@@ -17,6 +17,7 @@ from reelserve.core.errors import InvalidInput, WeightsError
 from reelserve.models.understanding.base import (
     CLIP_MEAN,
     CLIP_STD,
+    ImageModel,
     ImageSpec,
     batches,
     check_dir,
@@ -67,7 +68,7 @@ def _normalise(x: torch.Tensor) -> np.ndarray:
 
 
 @register("embed")
-class Embeddings:
+class Embeddings(ImageModel):
     """``infer(frames)`` → (N, D) float32 unit vectors; ``embed_text(texts)`` → (M, D) in the same space."""
 
     task = "embed"
@@ -83,13 +84,8 @@ class Embeddings:
         batch_size: int,
         weights_hash: str,
     ) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
+        super().__init__(name, model, spec, device, batch_size, weights_hash)
         self.tokenizer = tokenizer
-        self.spec = spec
-        self.device = device
-        self.batch_size = batch_size
-        self.weights_hash = weights_hash
 
     @classmethod
     def load(

@@ -16,6 +16,7 @@ import torch
 
 from reelserve.core.errors import InvalidInput, WeightsError
 from reelserve.models.understanding.base import (
+    ImageModel,
     ImageSpec,
     batches,
     check_dir,
@@ -56,7 +57,7 @@ def tiny_detr(labels: tuple[str, ...] = LABELS, seed: int = 17) -> Any:
 
 
 @register("objects")
-class Objects:
+class Objects(ImageModel):
     """Detections per frame: ``[[{"label", "score", "box": [x0, y0, x1, y1]}, ...], ...]``."""
 
     task = "objects"
@@ -73,12 +74,7 @@ class Objects:
         weights_hash: str,
         threshold: float,
     ) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.spec = spec
-        self.device = device
-        self.batch_size = batch_size
-        self.weights_hash = weights_hash
+        super().__init__(name, model, spec, device, batch_size, weights_hash)
         self.threshold = threshold
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
 
