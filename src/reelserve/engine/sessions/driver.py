@@ -21,7 +21,7 @@ from reelserve.engine.encode import encode_segment
 from reelserve.engine.model.client import WorkerLost
 from reelserve.engine.sessions.session import Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord
-from reelserve.sched.placement import PlacementParams, plan_placement
+from reelserve.sched.placement import PlacementParams, plan_placement, resume_move
 
 if TYPE_CHECKING:
     from reelserve.engine.sessions.manager import SessionManager
@@ -71,13 +71,28 @@ def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
     return dict(decision.place).get(s.id)
 
 
+async def _resume_move(mgr: SessionManager, s: Session) -> None:
+    """A resident session resumed (idle → active): move it now if its worker is the worse place
+    (``sched.resume_move``, as the simulator's ``place_resumed`` does)."""
+    me = mgr.session_view(s, worker=s.worker, active=True)
+    views = [v for v in mgr.session_views() if v.id != s.id] + [me]
+    move = resume_move(me, views, mgr.pool.views(), mgr.cfg.placement)
+    if move is not None and _alive(mgr, move.target) and mgr.pool.accepting.get(move.target, False):
+        await migrate(mgr, s, move.target)
+        s.resume_moves += 1
+
+
 async def _place(mgr: SessionManager, s: Session) -> None:
+    resumed, s.resumed = s.resumed, False
     if s.pending_move and _alive(mgr, s.worker) and _alive(mgr, s.pending_move):
         target, s.pending_move = s.pending_move, None
         if target != s.worker and mgr.pool.accepting.get(target, False):
             await migrate(mgr, s, target)
+            resumed = False
     s.pending_move = None
     if _alive(mgr, s.worker):
+        if resumed:
+            await _resume_move(mgr, s)
         return
     if s.worker is not None:  # its worker died: resume from the checkpoint after the last chunk
         s.recoveries += 1

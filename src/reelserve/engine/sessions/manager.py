@@ -187,6 +187,7 @@ class SessionManager:
             s.auto_paused = False
             s.status = SessionStatus.RUNNING
             s.idle_since = None
+            s.resumed = True
             s.runnable.set()
 
     async def close(self, s: Session) -> None:

@@ -49,6 +49,8 @@ class Session:
     next_index: int = 0
     pending_prompt: str | None = None  #: applied before the next chunk
     pending_move: str | None = None  #: migrate to this worker at the next chunk boundary
+    resumed: bool = False  #: went idle → active; its next placement applies ``sched.resume_move``
+    resume_moves: int = 0  #: migrations made by ``resume_move`` (counted in ``migrations`` too)
     idle_since: float | None = None
     error: dict[str, str] | None = None
     init_segment: bytes = b""
@@ -141,6 +143,7 @@ class Session:
             "latency_ms_p50": lat[len(lat) // 2] if lat else None,
             "latency_ms_max": lat[-1] if lat else None,
             "migrations": self.migrations,
+            "resume_moves": self.resume_moves,
             "offloads": self.offloads,
             "recoveries": self.recoveries,
             "state_bytes": len(self.state or b""),
