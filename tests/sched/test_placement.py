@@ -165,3 +165,27 @@ def test_a_resume_onto_a_busy_worker_moves_when_the_gain_passes_the_threshold() 
     assert move is not None and (move.source, move.target) == ("w0", "w1") and move.gain_ms > 40
     assert resume_move(quiet[0], busy + quiet, workers, params) is None  # it is where it should be
     assert resume_move(busy[0], busy + quiet, workers, PlacementParams(rebalance=False)) is None
+
+
+def test_a_saturated_cluster_still_rebalances_into_free_memory() -> None:
+    """Every worker at its batch capacity, one far over it: moves go where memory is free."""
+
+    def sess(sid: str, worker: str) -> SessionView:
+        return SessionView(sid, worker, True, 16.0, 1.0, "720p", 32, 0, None, None)
+
+    over = [sess(f"o{i}", "w0") for i in range(12)]
+    full = [sess(f"f{i}", "w1") for i in range(8)]
+    workers = [WorkerView("w0", 8, 16, True), WorkerView("w1", 8, 16, True)]
+    d = plan_placement(over + full, workers, 0.0, PlacementParams(offload_idle=False))
+    assert d.moves and all((m.source, m.target) == ("w0", "w1") for m in d.moves)
+    after = apply(over + full, d)
+    assert bottleneck(after, workers) < bottleneck(over + full, workers)
+    # nothing moves when the other worker's memory is full (idle residents hold it)
+    idle = [SessionView(f"i{i}", "w1", False, 16.0, idle_since=0.0) for i in range(8)]
+    held = plan_placement(over + full + idle, workers, 0.0, PlacementParams(offload_idle=False))
+    assert held.moves == ()
+    # a new session still waits: placement needs a free batch slot, not only memory
+    new = plan_placement(
+        [*over, *full, SessionView("n", None)], workers, 0.0, PlacementParams(rebalance=False)
+    )
+    assert new.unplaced == ("n",)

@@ -13,6 +13,12 @@ predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of `
    without it, L_target with it) − λ · migration_ms; apply the best move if gain > ``min_gain_ms``.
    The bottleneck "after" is taken over the pair so that ties at the maximum still make progress.
 
+"Room" differs by step. Placement (steps 1 and 3) needs a free batch slot (active load < capacity) and a
+memory slot: capacity is admission control, a new session waits rather than overload a worker. A
+rebalancing move (step 4, ``resume_move``) needs only a memory slot: the gain rule already guarantees
+it lowers the pair's bottleneck. Otherwise a saturated cluster — every worker at capacity, some far
+over it because their resident sessions resumed — could not be rebalanced at all, just when it matters.
+
 Migrations happen at chunk boundaries; the caller carries them out (prepare/commit, ownership epoch).
 """
 
@@ -122,7 +128,8 @@ class _Cluster:
         )
 
     def room(self) -> npt.NDArray[np.bool_]:
-        return self.has_room.copy()
+        """Workers a rebalancing move may target: accepting, with a free memory slot (see the module doc)."""
+        return self.accepting & (self.resident < self.slots)
 
     def add(self, i: int, s: SessionView) -> None:
         self.members[i].append(s)

@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +34,8 @@ from reelserve.sim.policies import resolve_policy
 from reelserve.sim.profiles import load_gpu_types, load_profile, profile_named
 from reelserve.sim.report import write_report
 from reelserve.sim.runner import SimConfig, run_sim
-from reelserve.sim.workload import JobShape, StreamingShape, WorkloadParams, build_workload
+from reelserve.sim.seeds import sweep_seeds
+from reelserve.sim.workload import JobShape, StreamingShape, Workload, WorkloadParams, build_workload
 
 __all__ = ["app", "plan_command", "sim_command"]
 
@@ -105,6 +107,9 @@ def sim_command(
     ] = "",
     frontier_per_gpu: Annotated[str, typer.Option(help="Per-GPU targets to sweep for autoscaled ones.")] = "",
     plots: Annotated[bool, typer.Option(help="Write PNG plots (needs matplotlib).")] = True,
+    seeds: Annotated[
+        str, typer.Option(help="Repeat the frontier sweep per seed (e.g. 1,2,3,4,5); writes seeds.json.")
+    ] = "",
 ) -> None:
     """Simulate a workload on a virtual cluster under each policy; write summary.json and report.md."""
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
@@ -126,7 +131,7 @@ def sim_command(
         prompt_changes_per_min, resolution=resolution, compute_units=compute_units, big_share=big_share,
     )  # fmt: skip
     jobs = JobShape(count=count, deadline_h=deadline_h, videos=videos, minutes=minutes)
-    built = build_workload(workload, WorkloadParams(shape, jobs, trace), seed)
+    params = WorkloadParams(shape, jobs, trace)
     cfg = SimConfig(
         cluster,
         names,
@@ -135,7 +140,11 @@ def sim_command(
         _numbers(frontier, int, "--frontier") if frontier else (),
         _numbers(frontier_per_gpu, float, "--frontier-per-gpu") if frontier_per_gpu else (),
     )
-    summary, runs = run_sim(built, cfg)
+    if seeds:
+        seed_list = tuple(int(s) for s in _numbers(seeds, int, "--seeds"))
+        _seed_sweep(lambda s: build_workload(workload, params, s), cfg, seed_list, out_dir)
+        return
+    summary, runs = run_sim(build_workload(workload, params, seed), cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     report = write_report(out_dir, summary, runs, "reelserve " + shlex.join(sys.argv[1:]), plots=plots)
@@ -169,6 +178,30 @@ def _plan_workload(
         )
     fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
     return PlanWorkload(**{**fields, **overrides})
+
+
+def _seed_sweep(
+    build: Callable[[int], Workload], cfg: SimConfig, seeds: tuple[int, ...], out_dir: Path
+) -> None:
+    doc, summaries = sweep_seeds(build, cfg, seeds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for seed, summary in zip(seeds, summaries, strict=True):
+        (out_dir / f"seed-{seed}").mkdir(exist_ok=True)
+        (out_dir / f"seed-{seed}" / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    (out_dir / "seeds.json").write_text(json.dumps(doc, indent=2) + "\n")
+    for c in doc["comparisons"]:
+        cut, cost = c["cut_at_equal_cost"], c["cost_cut_at_equal_target"]
+        out.print(
+            f"{c['policy']:>20} {c['metric']:>22}: cut at equal cost {_pm(cut)}, "
+            f"cost cut at equal target {_pm(cost)} over {len(seeds)} seeds"
+        )
+    out.print(f"wrote {out_dir / 'seeds.json'}")
+
+
+def _pm(s: dict[str, Any]) -> str:
+    if s["mean"] is None:
+        return "n/a"
+    return f"{s['mean']:.1%} ± {s['std']:.1%} (min {s['min']:.1%}, n {s['n']})"
 
 
 @app.command("plan")

@@ -23,7 +23,20 @@ from reelserve.sim.policies import resolve_policy
 from reelserve.sim.streaming import run_streaming
 from reelserve.sim.workload import Workload
 
-__all__ = ["RunOutput", "SimConfig", "compare", "compare_frontiers", "run_one", "run_sim"]
+__all__ = [
+    "COMPARED",
+    "RunOutput",
+    "SimConfig",
+    "compare",
+    "compare_frontiers",
+    "interp",
+    "lower_envelope",
+    "run_one",
+    "run_sim",
+]
+
+#: the figures every policy is compared with the static baseline on (lower is better for each)
+COMPARED = ("worst_chunk_latency_s", "p99_chunk_latency_s", "deadline_miss_rate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +73,8 @@ def run_one(workload: Workload, cluster: ClusterSpec, policy: str, seed: int, pr
     return RunOutput(policy, summary, metrics, time.perf_counter() - start)
 
 
-def _frontier(workload: Workload, cfg: SimConfig) -> list[dict[str, Any]]:
+def _frontier(workload: Workload, cfg: SimConfig, done: dict[str, RunOutput]) -> list[dict[str, Any]]:
+    """Every policy at every knob of the sweep; ``done`` holds runs at the full budget (not redone)."""
     points: list[dict[str, Any]] = []
     for policy in cfg.policies:
         autoscaled = resolve_policy(policy).autoscale
@@ -72,7 +86,8 @@ def _frontier(workload: Workload, cfg: SimConfig) -> list[dict[str, Any]]:
                 replace(cfg.cluster, gpus=g, min_gpus=min(cfg.cluster.min_gpus, g)) for g in cfg.frontier_gpus
             ]
         for cluster in knobs:
-            out = run_one(workload, cluster, policy, cfg.seed, cfg.profile)
+            same = cluster == cfg.cluster and policy in done
+            out = done[policy] if same else run_one(workload, cluster, policy, cfg.seed, cfg.profile)
             s = out.summary
             points.append(
                 {
@@ -89,7 +104,7 @@ def _frontier(workload: Workload, cfg: SimConfig) -> list[dict[str, Any]]:
     return points
 
 
-def _envelope(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def lower_envelope(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """(cost, latency) points -> the lower envelope: best latency reachable at or below each cost."""
     out: list[tuple[float, float]] = []
     for cost, lat in sorted(points):
@@ -98,7 +113,7 @@ def _envelope(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def _interp(x: float, xs: list[float], ys: list[float]) -> float | None:
+def interp(x: float, xs: list[float], ys: list[float]) -> float | None:
     if not xs or x < min(xs) or x > max(xs):
         return None
     return float(np.interp(x, xs, ys))
@@ -111,10 +126,10 @@ def compare(points: list[dict[str, Any]], ours: dict[str, Any], baseline: str, m
     Equal latency: the baseline's cost to reach our ``metric`` (interpolated the other way).
     ``None`` when our point lies outside the baseline's swept range.
     """
-    env = _envelope([(p["cost_usd"], p[metric]) for p in points if p["policy"] == baseline])
+    env = lower_envelope([(p["cost_usd"], p[metric]) for p in points if p["policy"] == baseline])
     costs, lats = [c for c, _ in env], [latency for _, latency in env]
-    base_lat = _interp(ours["cost_usd"], costs, lats)
-    base_cost = _interp(ours[metric], lats[::-1], costs[::-1])
+    base_lat = interp(ours["cost_usd"], costs, lats)
+    base_cost = interp(ours[metric], lats[::-1], costs[::-1])
     return {
         "metric": metric,
         "baseline": baseline,
@@ -143,18 +158,18 @@ def compare_frontiers(
     """
     base = [p for p in points if p["policy"] == baseline]
     ours = [p for p in points if p["policy"] == policy]
-    env = _envelope([(p["cost_usd"], p[metric]) for p in base])
+    env = lower_envelope([(p["cost_usd"], p[metric]) for p in base])
     costs, lats = [c for c, _ in env], [latency for _, latency in env]
     best_cut: tuple[float, dict[str, Any], float] | None = None
     for p in ours:
-        at = _interp(p["cost_usd"], costs, lats)
+        at = interp(p["cost_usd"], costs, lats)
         if at is not None and (best_cut is None or 1 - p[metric] / at > best_cut[0]):
             best_cut = (1 - p[metric] / at, p, at)
     full = max(base, key=lambda p: (p["gpus"], p["cost_usd"])) if base else None
     target = None if full is None else full[metric]
     reaching = [p for p in ours if target is not None and p[metric] <= target]
     cheapest = min(reaching, key=lambda p: p["cost_usd"]) if reaching else None
-    base_cost = None if target is None else _interp(target, lats[::-1], costs[::-1])
+    base_cost = None if target is None else interp(target, lats[::-1], costs[::-1])
     return {
         "kind": "frontier",
         "metric": metric,
@@ -179,12 +194,13 @@ def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[Ru
         raise InvalidInput("give at least one policy, e.g. --policies static,closed-loop", param="policies")
     runs = [run_one(workload, cfg.cluster, p, cfg.seed, cfg.profile) for p in cfg.policies]
     summary: dict[str, Any] = {r.policy: r.summary for r in runs}
-    frontier = _frontier(workload, cfg) if (cfg.frontier_gpus or cfg.frontier_per_gpu) else []
+    sweep = cfg.frontier_gpus or cfg.frontier_per_gpu
+    frontier = _frontier(workload, cfg, {r.policy: r for r in runs}) if sweep else []
     comparisons = []
     if frontier and "static" in cfg.policies:
         for r in runs:
             if r.policy != "static":
-                for metric in ("worst_chunk_latency_s", "p99_chunk_latency_s"):
+                for metric in COMPARED:
                     main = {"kind": "main", **compare(frontier, r.summary, "static", metric)}
                     comparisons.append({"policy": r.policy, **main})
                     comparisons.append(

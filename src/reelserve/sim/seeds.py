@@ -1,0 +1,112 @@
+"""The same sweep over several seeds: mean and spread of every frontier point and every comparison.
+
+One seed's worst-case latency is one maximum over ~400,000 chunks, and one hour of a bursty workload
+can be light or heavy; a claim about a policy should hold across seeds. ``sweep_seeds`` runs
+``run_sim`` once per seed (the workload rebuilt from that seed) and returns ``seeds.json``:
+
+- ``points``: each frontier point (policy, budget, per-GPU target) with mean / std / min / max over the
+  seeds of its cost, worst and p99 per-chunk latency and deadline-miss rate;
+- ``comparisons``: for each policy other than the baseline and each compared figure, the per-seed
+  values of ``compare_frontiers`` (cut at equal cost, cost cut at equal target) and their spread;
+- ``per_point``: each of our points' cut against the baseline's envelope at its cost, per seed (the
+  frontier comparison keeps the best point of a seed, which flatters a noisy frontier);
+- ``mean_frontier``: ``compare_frontiers`` on the seed-averaged points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from statistics import fmean, pstdev
+from typing import Any
+
+from reelserve.core.errors import InvalidInput
+from reelserve.sim.runner import COMPARED, SimConfig, compare_frontiers, interp, lower_envelope, run_sim
+from reelserve.sim.workload import Workload
+
+__all__ = ["spread", "sweep_seeds"]
+
+FIGURES = ("cost_usd", "gpu_hours", *COMPARED)
+Key = tuple[str, int, float | None]
+
+
+def spread(values: Sequence[float | None]) -> dict[str, Any]:
+    """Mean, population std, min and max of the defined values, and how many there were."""
+    xs = [float(v) for v in values if v is not None]
+    if not xs:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    return {
+        "n": len(xs),
+        "mean": round(fmean(xs), 4),
+        "std": round(pstdev(xs), 4),
+        "min": round(min(xs), 4),
+        "max": round(max(xs), 4),
+    }
+
+
+def _key(p: dict[str, Any]) -> Key:
+    return (p["policy"], p["gpus"], p["per_gpu"])
+
+
+def _cut_at_cost(points: list[dict[str, Any]], p: dict[str, Any], baseline: str, metric: str) -> float | None:
+    env = lower_envelope([(q["cost_usd"], q[metric]) for q in points if q["policy"] == baseline])
+    at = interp(p["cost_usd"], [c for c, _ in env], [m for _, m in env])
+    return None if at is None or at <= 0 else 1 - p[metric] / at
+
+
+def sweep_seeds(
+    build: Callable[[int], Workload], cfg: SimConfig, seeds: Sequence[int], baseline: str = "static"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the sweep once per seed; returns ``seeds.json`` and each seed's ``summary.json``."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InvalidInput("--seeds takes distinct integers, e.g. 1,2,3,4,5", param="seeds")
+    if not (cfg.frontier_gpus or cfg.frontier_per_gpu) or baseline not in cfg.policies:
+        raise InvalidInput(f"a seed sweep compares frontiers: give --frontier and the {baseline!r} policy")
+    summaries = [run_sim(build(seed), replace(cfg, seed=seed))[0] for seed in seeds]
+    frontiers = [s["_run"]["frontier"] for s in summaries]
+    by_key: dict[Key, list[dict[str, Any]]] = {}
+    for frontier in frontiers:
+        for p in frontier:
+            by_key.setdefault(_key(p), []).append(p)
+    points = [
+        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], **{f: spread([p[f] for p in ps]) for f in FIGURES}}
+        for k, ps in by_key.items()
+    ]
+    mean_points = [
+        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], **{f: fmean(p[f] for p in ps) for f in FIGURES}}
+        for k, ps in by_key.items()
+    ]
+    comparisons: list[dict[str, Any]] = []
+    per_point: list[dict[str, Any]] = []
+    for policy in (p for p in cfg.policies if p != baseline):
+        for metric in COMPARED:
+            runs = [compare_frontiers(f, policy, baseline, metric) for f in frontiers]
+            comparisons.append(
+                {
+                    "policy": policy,
+                    "metric": metric,
+                    "cut_at_equal_cost": spread([r["latency_reduction_at_equal_cost"] for r in runs]),
+                    "cost_cut_at_equal_target": spread([r["cost_reduction_at_equal_latency"] for r in runs]),
+                    "per_seed": {
+                        str(seed): [
+                            r["latency_reduction_at_equal_cost"],
+                            r["cost_reduction_at_equal_latency"],
+                        ]
+                        for seed, r in zip(seeds, runs, strict=True)
+                    },
+                    "mean_frontier": compare_frontiers(mean_points, policy, baseline, metric),
+                }
+            )
+            for k in (k for k in by_key if k[0] == policy):
+                cuts = [_cut_at_cost(f, p, baseline, metric) for f in frontiers for p in f if _key(p) == k]
+                per_point.append(
+                    {"policy": policy, "gpus": k[1], "per_gpu": k[2], "metric": metric, "cut": spread(cuts)}
+                )
+    doc = {
+        "seeds": list(seeds),
+        "baseline": baseline,
+        "points": points,
+        "comparisons": comparisons,
+        "per_point": per_point,
+    }
+    return doc, summaries
