@@ -1,4 +1,4 @@
-"""The async load generator: runs one phase of queries through an adapter on one httpx client.
+"""The async load generator: runs one phase of queries through an adapter on one lean HTTP client.
 
 Open loop (offline, server): each query is issued at its scheduled arrival time whatever is in flight.
 Closed loop (single-stream, concurrency): ``concurrency`` workers each issue the next query as soon as
@@ -9,17 +9,14 @@ HTTP status and error — and is handed to ``on_done``; none is dropped.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from reelserve.bench.adapters import AdapterContext, ApiAdapter, Payload, QueryFailed
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient, HttpError
 from reelserve.bench.timeline import QueryRecord
 
 __all__ = ["OnDone", "Phase", "PhaseResult", "make_client", "run_phase"]
@@ -50,24 +47,13 @@ class PhaseResult:
         return max(self.end_ns - self.start_ns, 1) / 1e9
 
 
-def make_client(base_url: str, pool: int, timeout_s: float) -> httpx.AsyncClient:
-    """One client per run; its connection pool sized to the queries that may be in flight."""
-    _cache_missing_sniffio()
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
-
-
-def _cache_missing_sniffio() -> None:
-    # httpcore imports sniffio on every lock acquisition (several per request). When it is not
-    # installed, each failed import rescans sys.path: measured ~1 ms per request here. Recording the
-    # miss makes the import fail at once, with the same outcome (httpcore then assumes asyncio).
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
+def make_client(base_url: str, pool: int, timeout_s: float) -> HttpClient:
+    """One client per run; at most ``pool`` keep-alive connections, sized to the queries in flight."""
+    return HttpClient(base_url, pool=pool, timeout_s=timeout_s, connect_timeout_s=min(10.0, timeout_s))
 
 
 async def run_phase(
-    client: httpx.AsyncClient, adapter: ApiAdapter, phase: Phase, ctx: AdapterContext, on_done: OnDone
+    client: HttpClient, adapter: ApiAdapter, phase: Phase, ctx: AdapterContext, on_done: OnDone
 ) -> PhaseResult:
     result = PhaseResult(phase.name, start_ns=time.monotonic_ns())
     # Open loop with --concurrency > 1: at most that many in flight; the rest wait on the client side
@@ -117,7 +103,7 @@ async def _closed_loop(phase: Phase, one: Callable[[Query, int], Awaitable[None]
 
 
 async def _run_query(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     adapter: ApiAdapter,
     query: Query,
     record: QueryRecord,
@@ -131,7 +117,7 @@ async def _run_query(
         record.fail(str(exc), exc.status)
     except TimeoutError:
         record.fail(f"timed out after {timeout_s:g} s (raise --timeout)")
-    except httpx.HTTPError as exc:
+    except HttpError as exc:
         record.fail(f"{type(exc).__name__}: {exc}")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a malformed answer
         record.fail(f"malformed response: {type(exc).__name__}: {exc}")

@@ -7,8 +7,7 @@ are probed so the message can say which ``--api`` fits.
 
 from __future__ import annotations
 
-import httpx
-
+from reelserve.bench.http1 import HttpClient, HttpError
 from reelserve.core.errors import InvalidInput
 
 __all__ = ["PROBES", "BenchSetupError", "preflight"]
@@ -29,7 +28,7 @@ class BenchSetupError(InvalidInput):
     code = "bench_setup"
 
 
-async def preflight(client: httpx.AsyncClient, api: str, headers: dict[str, str]) -> None:
+async def preflight(client: HttpClient, api: str, headers: dict[str, str]) -> None:
     """Raise BenchSetupError unless the server answers on ``api``'s route."""
     status = await _probe(client, api, headers)
     if status in (401, 403):
@@ -46,11 +45,11 @@ async def preflight(client: httpx.AsyncClient, api: str, headers: dict[str, str]
         )
 
 
-async def _probe(client: httpx.AsyncClient, api: str, headers: dict[str, str]) -> int:
+async def _probe(client: HttpClient, api: str, headers: dict[str, str]) -> int:
     method, path = PROBES[api]
     try:
-        response = await client.request(method, path, json={}, headers=headers, timeout=10.0)
-    except httpx.TransportError as exc:
+        response = await client.request(method, path, json={}, headers=headers, timeout_s=10.0)
+    except HttpError as exc:
         raise BenchSetupError(
             f"cannot reach {client.base_url}: {type(exc).__name__}: {exc or 'no answer'} "
             "(is the server running, and is --url right?)"

@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from reelserve.bench.accuracy import VideoSaver, expected_of, score_records
 from reelserve.bench.adapters import AdapterContext, ApiAdapter, Payload, get_adapter
 from reelserve.bench.arrivals import offline_schedule, poisson_schedule
 from reelserve.bench.config import BenchConfig, Delivery, Mode, Scenario
 from reelserve.bench.dataset import Prompt, Query, build_queries, load_prompts
 from reelserve.bench.events import write_events
+from reelserve.bench.http1 import HttpClient
 from reelserve.bench.loadgen import OnDone, Phase, PhaseResult, make_client, run_phase
 from reelserve.bench.plots import plot_all
 from reelserve.bench.preflight import preflight
@@ -77,7 +76,7 @@ class _Bench:
     def __init__(
         self,
         cfg: BenchConfig,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         adapter: ApiAdapter,
         anchor: ClockAnchor,
         headers: dict[str, str],
@@ -189,7 +188,7 @@ class _Bench:
 
 
 async def _streaming(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     cfg: BenchConfig,
     prompts: list[Prompt],
     headers: dict[str, str],

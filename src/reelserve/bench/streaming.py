@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from reelserve.bench.adapters.base import error_message
 from reelserve.bench.config import BenchConfig
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient, HttpError
 from reelserve.bench.stats import summarize
 
 __all__ = [
@@ -87,7 +87,7 @@ def playback_stalls(arrivals_s: list[float], frames: list[int], fps: int) -> lis
 
 
 async def run_sessions(
-    client: httpx.AsyncClient, queries: list[Query], cfg: BenchConfig, headers: dict[str, str]
+    client: HttpClient, queries: list[Query], cfg: BenchConfig, headers: dict[str, str]
 ) -> list[SessionRecord]:
     """``len(queries)`` sessions, ``cfg.concurrency`` at a time; every one ends as a record."""
     pending = iter(queries)
@@ -103,7 +103,7 @@ async def run_sessions(
                     record.error = "the stream closed before any chunk"
             except TimeoutError:
                 record.error = f"timed out after {cfg.timeout_s:g} s"
-            except (httpx.HTTPError, WebSocketException, OSError, ValueError) as exc:
+            except (HttpError, WebSocketException, OSError, ValueError) as exc:
                 record.error = f"{type(exc).__name__}: {exc}"
             records.append(record)
 
@@ -126,10 +126,11 @@ def session_body(query: Query, cfg: BenchConfig) -> dict[str, Any]:
 
 
 async def _one_session(
-    client: httpx.AsyncClient, query: Query, cfg: BenchConfig, headers: dict[str, str], record: SessionRecord
+    client: HttpClient, query: Query, cfg: BenchConfig, headers: dict[str, str], record: SessionRecord
 ) -> None:
-    record.issued_ns = time.monotonic_ns()
+    record.issued_ns = time.monotonic_ns()  # provisional: replaced by the write's stamp
     response = await client.post("/v1/sessions", json=session_body(query, cfg), headers=headers)
+    record.issued_ns = response.sent_ns
     record.http_status = response.status_code
     if response.status_code >= 400:
         record.error = error_message(response)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from reelserve.bench.config import BenchConfig, Delivery
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient, Response
 from reelserve.bench.timeline import ClockAnchor, QueryRecord
 
 __all__ = [
@@ -30,10 +29,11 @@ __all__ = [
     "fetch_reference",
     "frame_shape",
     "parse_shape",
+    "post_for_video",
     "read_timing_headers",
     "request_body",
-    "stream_body",
-    "wire_trace",
+    "take_body",
+    "take_issue",
 ]
 
 TIMINGS_HEADER = "x-reelserve-timings"  #: JSON {stamp: unix seconds}; our server's sync/stream answers
@@ -75,7 +75,7 @@ class ApiAdapter(Protocol):
     deliveries: tuple[Delivery, ...]
 
     async def run(
-        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+        self, client: HttpClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None: ...
 
 
@@ -95,9 +95,9 @@ def request_body(query: Query, cfg: BenchConfig) -> dict[str, Any]:
     }
 
 
-def error_message(response: httpx.Response, body: bytes | None = None) -> str:
+def error_message(response: Response) -> str:
     """``{error: {code, message}}`` → "code: message"; otherwise the start of the body."""
-    raw = body if body is not None else response.content
+    raw = response.content
     try:
         err = json.loads(raw).get("error") or json.loads(raw).get("detail")
     except (ValueError, AttributeError):
@@ -109,7 +109,7 @@ def error_message(response: httpx.Response, body: bytes | None = None) -> str:
     return f"HTTP {response.status_code}: {raw[:200].decode('utf-8', 'replace')}"
 
 
-def read_timing_headers(headers: httpx.Headers, record: QueryRecord, anchor: ClockAnchor) -> None:
+def read_timing_headers(headers: Mapping[str, str], record: QueryRecord, anchor: ClockAnchor) -> None:
     """Server stamps/durations from response headers: ours, and FastVideo-style duration headers."""
     if TIMINGS_HEADER in headers:
         with contextlib.suppress(ValueError):
@@ -138,37 +138,45 @@ def _put_duration(record: QueryRecord, name: str, value: Any) -> None:
         record.server_durations[name] = float(value)
 
 
-async def stream_body(response: httpx.Response, record: QueryRecord, keep: bool) -> bytes:
-    """Read a streamed body: stamps first_byte and complete, counts bytes, keeps them when asked."""
-    parts: list[bytes] = []
-    async for chunk in response.aiter_bytes():
-        if chunk and "first_byte" not in record.stamps:
-            record.stamp("first_byte")
-        if keep:
-            parts.append(chunk)
-    record.stamp("complete")
-    record.bytes_received = response.num_bytes_downloaded  # wire bytes, before any content decoding
-    if "first_byte" not in record.stamps:
-        record.stamps["first_byte"] = record.stamps["complete"]
-    return b"".join(parts)
+def take_issue(record: QueryRecord, response: Response) -> None:
+    """The query's first request: ``issued`` = just before its write on the socket, so building the
+    request and waiting for a pooled connection are not billed to the endpoint (they show in
+    ``issue_lag``); its status becomes the query's."""
+    record.stamps["issued"] = response.sent_ns
+    record.http_status = response.status_code
 
 
-_WIRE_START = frozenset({"connection.connect_tcp.started", "http11.send_request_headers.started"})
+def take_body(record: QueryRecord, response: Response) -> bytes:
+    """The video's answer: ``first_byte`` = first read with body bytes, ``complete`` = the read that
+    carried the last one; counts the body bytes (as sent: no content coding is asked for)."""
+    record.stamps["first_byte"] = response.body_ns
+    record.stamps["complete"] = response.complete_ns
+    record.bytes_received = response.body_bytes
+    record.http_status = response.status_code
+    return response.content
 
 
-def wire_trace(record: QueryRecord) -> dict[str, Callable[[str, dict[str, Any]], Awaitable[None]]]:
-    """httpx ``extensions`` for a query's first request: re-stamps ``issued`` when the request reaches
-    the wire (its TCP connect or its first header byte), so the HTTP library's request building and
-    pool bookkeeping are not counted as the endpoint's latency. They stay visible in ``issue_lag``."""
-    seen = False
-
-    async def trace(name: str, info: dict[str, Any]) -> None:
-        nonlocal seen
-        if not seen and name in _WIRE_START:
-            seen = True
-            record.stamp("issued")
-
-    return {"trace": trace}
+async def post_for_video(
+    client: HttpClient,
+    route: str,
+    body: dict[str, Any],
+    record: QueryRecord,
+    ctx: AdapterContext,
+    params: dict[str, str] | None = None,
+    keep_body: bool = True,
+) -> Response:
+    """One request whose answer is the video (sync, mlcommons): stamps ``issued``, ``ready`` (the
+    response headers), ``first_byte`` and ``complete``, reads the timing headers; QueryFailed on an
+    error status."""
+    record.stamp("issued")  # provisional: a transport failure still leaves a timeline
+    response = await client.post(route, json=body, params=params, headers=ctx.headers, keep_body=keep_body)
+    take_issue(record, response)
+    record.stamps["ready"] = response.head_ns
+    if response.status_code >= 400:
+        raise QueryFailed(error_message(response), response.status_code)
+    read_timing_headers(response.headers, record, ctx.anchor)
+    take_body(record, response)
+    return response
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -181,13 +189,13 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         return None
 
 
-def frame_shape(headers: httpx.Headers) -> tuple[int, ...] | None:
+def frame_shape(headers: Mapping[str, str]) -> tuple[int, ...] | None:
     """The raw-frame shape header: reelserve's ``x-reelserve-frame-shape`` or a plain ``x-frame-shape``."""
     return parse_shape(headers.get("x-reelserve-frame-shape") or headers.get("x-frame-shape"))
 
 
 async def fetch_reference(
-    client: httpx.AsyncClient, payload: Payload | None, record: QueryRecord, ctx: AdapterContext
+    client: HttpClient, payload: Payload | None, record: QueryRecord, ctx: AdapterContext
 ) -> Payload | None:
     """A ``reference`` answer (JSON ``{url, sha256, bytes|size}``): note the size; in accuracy mode fetch
     the MP4 behind it — after ``complete``, so outside the measured time."""

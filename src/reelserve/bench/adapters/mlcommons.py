@@ -14,20 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from reelserve.bench.adapters.base import (
     AdapterContext,
     Payload,
     QueryFailed,
-    error_message,
-    read_timing_headers,
+    post_for_video,
     request_body,
-    stream_body,
-    wire_trace,
 )
 from reelserve.bench.config import Delivery
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient
 from reelserve.bench.timeline import QueryRecord
 
 __all__ = ["MLCommonsAdapter"]
@@ -41,22 +37,13 @@ class MLCommonsAdapter:
     deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE)
 
     async def run(
-        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+        self, client: HttpClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None:
         cfg = ctx.config
         body = {**request_body(query, cfg), "width": cfg.width, "height": cfg.height}
         body["response_format"] = _FORMATS[ctx.delivery]
-        record.stamp("issued")
-        trace = wire_trace(record)
-        route = "/v1/videos/generations"
-        async with client.stream("POST", route, json=body, headers=ctx.headers, extensions=trace) as response:
-            record.stamp("ready")
-            record.http_status = response.status_code
-            if response.status_code >= 400:
-                raise QueryFailed(error_message(response, await response.aread()), response.status_code)
-            read_timing_headers(response.headers, record, ctx.anchor)
-            data = await stream_body(response, record, keep=True)
-        answer = _answer(data)
+        response = await post_for_video(client, "/v1/videos/generations", body, record, ctx)
+        answer = _answer(response.content)
         if isinstance(answer.get("timings"), dict):
             record.add_server_stamps(answer["timings"], ctx.anchor)
         if answer.get("id"):
@@ -96,7 +83,7 @@ def _decode_bytes(answer: dict[str, Any]) -> bytes:
         raise QueryFailed("video_bytes is not valid base64") from None
 
 
-async def _fetch_path(client: httpx.AsyncClient, path: str, ctx: AdapterContext) -> Payload | None:
+async def _fetch_path(client: HttpClient, path: str, ctx: AdapterContext) -> Payload | None:
     """The MP4 behind a video_path, for scoring only (after "complete"): a URL, or a file on this host."""
     if path.startswith(("http://", "https://", "/v1/")):
         response = await client.get(path, headers=ctx.headers)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-
 from reelserve.bench.adapters.base import (
     AdapterContext,
     Payload,
@@ -30,11 +28,12 @@ from reelserve.bench.adapters.base import (
     frame_shape,
     read_timing_headers,
     request_body,
-    stream_body,
-    wire_trace,
+    take_body,
+    take_issue,
 )
 from reelserve.bench.config import Delivery
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient, HttpError, Response
 from reelserve.bench.timeline import QueryRecord
 
 __all__ = ["DEFAULT_POLL_MS", "OpenAIAdapter"]
@@ -49,11 +48,10 @@ class OpenAIAdapter:
     deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
 
     async def run(
-        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+        self, client: HttpClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None:
         job, wait_ms = await self._create(client, query, record, ctx)
         job = await self._poll(client, job, wait_ms, record, ctx)
-        record.stamp("ready")
         self._take_job(job, record, ctx)
         params = {} if ctx.delivery == Delivery.BLOB else {"delivery": ctx.delivery.value}
         payload = await self._download(client, record, ctx, params)
@@ -64,14 +62,13 @@ class OpenAIAdapter:
         return payload
 
     async def _create(
-        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+        self, client: HttpClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> tuple[dict[str, Any], float]:
         body = request_body(query, ctx.config)
-        record.stamp("issued")
-        response = await client.post(
-            "/v1/videos", json=body, headers=ctx.headers, extensions=wire_trace(record)
-        )
-        record.http_status = response.status_code
+        record.stamp("issued")  # provisional: a transport failure still leaves a timeline
+        response = await client.post("/v1/videos", json=body, headers=ctx.headers)
+        take_issue(record, response)
+        record.stamps["ready"] = response.complete_ns  # already done if the answer says so
         if response.status_code >= 400:
             raise QueryFailed(error_message(response), response.status_code)
         job: dict[str, Any] = response.json()
@@ -82,7 +79,7 @@ class OpenAIAdapter:
 
     async def _poll(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         job: dict[str, Any],
         wait_ms: float,
         record: QueryRecord,
@@ -96,6 +93,7 @@ class OpenAIAdapter:
             if response.status_code >= 400:
                 raise QueryFailed(error_message(response), response.status_code)
             job = response.json()
+            record.stamps["ready"] = response.complete_ns  # the last poll's last byte: "it is done"
             record.bytes_received = len(response.content)  # reference delivery: the last poll is the answer
             wait_ms = ctx.config.poll_ms or _poll_after(response, wait_ms)
         if job.get("status") != "completed":
@@ -112,34 +110,31 @@ class OpenAIAdapter:
             record.video_size = size
 
     async def _download(
-        self, client: httpx.AsyncClient, record: QueryRecord, ctx: AdapterContext, params: dict[str, str]
+        self, client: HttpClient, record: QueryRecord, ctx: AdapterContext, params: dict[str, str]
     ) -> Payload | None:
         url = f"/v1/videos/{record.job_id}/content"
-        async with client.stream("GET", url, params=params, headers=ctx.headers) as response:
-            record.http_status = response.status_code
-            if response.status_code >= 400:
-                body = await response.aread()
-                raise QueryFailed(error_message(response, body), response.status_code)
-            read_timing_headers(response.headers, record, ctx.anchor)
-            keep = ctx.keep or ctx.delivery == Delivery.REFERENCE
-            data = await stream_body(response, record, keep=keep)
-            shape = frame_shape(response.headers)
+        keep = ctx.keep or ctx.delivery == Delivery.REFERENCE
+        response = await client.get(url, params=params, headers=ctx.headers, keep_body=keep)
+        record.http_status = response.status_code
+        if response.status_code >= 400:
+            raise QueryFailed(error_message(response), response.status_code)
+        read_timing_headers(response.headers, record, ctx.anchor)
+        data = take_body(record, response)
         if record.video_size is None and ctx.delivery in (Delivery.BLOB, Delivery.STREAM):
             record.video_size = record.bytes_received
         if ctx.delivery == Delivery.REFERENCE:
             return Payload("reference", data)
         if not ctx.keep:
             return None
+        shape = frame_shape(response.headers)
         return Payload("raw", data, shape) if ctx.delivery == Delivery.RAW else Payload("mp4", data)
 
-    async def _read_delivered(
-        self, client: httpx.AsyncClient, record: QueryRecord, ctx: AdapterContext
-    ) -> None:
+    async def _read_delivered(self, client: HttpClient, record: QueryRecord, ctx: AdapterContext) -> None:
         for attempt in range(3):  # the server may stamp "delivered" just after the last byte left
             try:
                 response = await client.get(f"/v1/videos/{record.job_id}", headers=ctx.headers)
                 timings = response.json().get("timings") if response.status_code < 400 else None
-            except (httpx.HTTPError, ValueError):
+            except (HttpError, ValueError):
                 return  # the query already completed; a missing delivered stamp only narrows the report
             if isinstance(timings, dict):
                 record.add_server_stamps(timings, ctx.anchor)
@@ -148,7 +143,7 @@ class OpenAIAdapter:
             await asyncio.sleep(0.05 * (attempt + 1))
 
 
-def _poll_after(response: httpx.Response, current_ms: float) -> float:
+def _poll_after(response: Response, current_ms: float) -> float:
     try:
         return max(1.0, float(response.headers["openai-poll-after-ms"]))
     except (KeyError, ValueError):

@@ -9,22 +9,17 @@ when the server starts answering (``ready``); timing headers give the server's s
 
 from __future__ import annotations
 
-import httpx
-
 from reelserve.bench.adapters.base import (
     AdapterContext,
     Payload,
-    QueryFailed,
-    error_message,
     fetch_reference,
     frame_shape,
-    read_timing_headers,
+    post_for_video,
     request_body,
-    stream_body,
-    wire_trace,
 )
 from reelserve.bench.config import Delivery
 from reelserve.bench.dataset import Query
+from reelserve.bench.http1 import HttpClient
 from reelserve.bench.timeline import QueryRecord
 
 __all__ = ["SyncAdapter"]
@@ -36,27 +31,18 @@ class SyncAdapter:
     deliveries: tuple[Delivery, ...] = (Delivery.BLOB, Delivery.REFERENCE, Delivery.RAW, Delivery.STREAM)
 
     async def run(
-        self, client: httpx.AsyncClient, query: Query, record: QueryRecord, ctx: AdapterContext
+        self, client: HttpClient, query: Query, record: QueryRecord, ctx: AdapterContext
     ) -> Payload | None:
         params = {} if ctx.delivery == Delivery.BLOB else {"delivery": ctx.delivery.value}
         keep_body = ctx.keep or ctx.delivery == Delivery.REFERENCE
-        record.stamp("issued")
-        body, trace = request_body(query, ctx.config), wire_trace(record)
-        route = "/v1/videos/sync"
-        async with client.stream(
-            "POST", route, json=body, params=params, headers=ctx.headers, extensions=trace
-        ) as response:
-            record.stamp("ready")
-            record.http_status = response.status_code
-            if response.status_code >= 400:
-                raise QueryFailed(error_message(response, await response.aread()), response.status_code)
-            read_timing_headers(response.headers, record, ctx.anchor)
-            data = await stream_body(response, record, keep=keep_body)
-            shape = frame_shape(response.headers)
+        body = request_body(query, ctx.config)
+        response = await post_for_video(client, "/v1/videos/sync", body, record, ctx, params, keep_body)
+        data = response.content
         if ctx.delivery == Delivery.REFERENCE:
             return await fetch_reference(client, Payload("reference", data), record, ctx)
         if ctx.delivery != Delivery.RAW:
             record.video_size = record.bytes_received
         if not ctx.keep:
             return None
+        shape = frame_shape(response.headers)
         return Payload("raw", data, shape) if ctx.delivery == Delivery.RAW else Payload("mp4", data)
