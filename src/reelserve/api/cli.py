@@ -46,10 +46,11 @@ def serve(
         str,
         typer.Option(
             help="local: one in-process model per job worker; model: a model worker per device "
-            "(batched steps, preemption, streaming sessions share it)."
+            "(batched steps, preemption, streaming sessions share it); ray: the same model workers as "
+            "Ray actors (needs the ray extra; joins $RAY_ADDRESS if set)."
         ),
     ] = "local",
-    devices: Annotated[str, typer.Option(help="With --engine model: cpu,cpu or cuda:0,cuda:1 ...")] = "cpu",
+    devices: Annotated[str, typer.Option(help="--engine model/ray: cpu,cpu or cuda:0,cuda:1 ...")] = "cpu",
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -86,7 +87,7 @@ def serve(
 
 
 #: The worker backends ``serve`` can run.
-ENGINES = ("local", "model")
+ENGINES = ("local", "model", "ray")
 
 
 def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root: str) -> Any:
@@ -101,6 +102,10 @@ def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root:
 
         devs = tuple(d.strip() for d in devices.split(",") if d.strip())
         return ModelBackend(PoolConfig(devices=devs), store_url, blob_root, job_slots=max(1, workers) * 4)
+    if engine == "ray":
+        from reelserve.engine.ray import serve_backend
+
+        return serve_backend(devices, workers, store_url, blob_root)
     raise UnknownName("engine", engine, list(ENGINES), param="engine")
 
 

@@ -1,0 +1,99 @@
+"""Where and how big the Ray runtime is: one per process, started on first use or joined.
+
+Ray writes session files, sockets, logs and an auth token. ``ensure_ray`` points all of it into a
+directory we choose — ``_temp_dir``, ``RAY_TMPDIR`` and, while the Ray daemons start (they inherit
+it), ``HOME`` — never ``~/.ray`` or ``/tmp/ray``. ``XDG_CACHE_HOME`` is pinned to the real home's cache
+first, so model caches (Hugging Face, torch hub) resolve as before inside the actors. The dashboard
+is off, logical CPUs are bounded, usage statistics are off (no network), and the object store is
+capped. With ``address`` (or ``RAY_ADDRESS``) it joins a running cluster instead (KubeRay, or another
+process's runtime; ``RAY_AUTH_TOKEN_PATH`` names that cluster's token).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RayRuntime", "ensure_ray", "shutdown_ray"]
+
+log = logging.getLogger("reelserve.engine.ray")
+
+#: AF_UNIX socket paths are limited to 107 bytes; Ray adds ~65 (t/session_<date>_<pid>/sockets/...)
+_MAX_ROOT_CHARS = 40
+_lock = threading.Lock()
+_owned: list[Path | None] = []  #: root of the runtime this process started; None: keep its files
+
+
+@dataclass(frozen=True, slots=True)
+class RayRuntime:
+    root: str | None = None  #: Ray's files go here (a short fresh temp directory if None or too long)
+    num_cpus: int | None = None  #: logical CPUs Ray may place actors on (None: this machine's count)
+    address: str | None = None  #: join this cluster instead of starting one (default: $RAY_ADDRESS)
+    object_store_mb: int = 512  #: shared-memory object store cap (session frames travel through it)
+
+
+def _root_dir(rt: RayRuntime) -> tuple[Path, bool]:
+    """The directory for Ray's files and whether it is a fresh temp directory (removed at shutdown)."""
+    if rt.root is not None and len(str(Path(rt.root).resolve())) <= _MAX_ROOT_CHARS:
+        root = Path(rt.root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return root, False
+    if rt.root is not None:
+        log.info("ray root too long for unix sockets; using a temp directory", extra={"chars": len(rt.root)})
+    return Path(tempfile.mkdtemp(prefix="rs-ray-")), True
+
+
+def ensure_ray(rt: RayRuntime) -> bool:
+    """Start (or join) Ray unless this process already has it; True when this call started it."""
+    import ray
+
+    with _lock:
+        if ray.is_initialized():
+            return False
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        address = rt.address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            log.info("joined a ray cluster", extra={"address": address})
+            return False
+        root, fresh = _root_dir(rt)
+        home = root / "home"
+        home.mkdir(exist_ok=True)
+        real_home = os.environ.get("HOME", str(Path.home()))
+        os.environ.setdefault("XDG_CACHE_HOME", str(Path(real_home) / ".cache"))
+        os.environ["RAY_TMPDIR"] = str(root)
+        os.environ["HOME"] = str(home)  # the daemons and worker processes started now inherit it
+        try:
+            ray.init(
+                num_cpus=rt.num_cpus or os.cpu_count() or 1,
+                object_store_memory=rt.object_store_mb * 1024 * 1024,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _temp_dir=str(root / "t"),
+            )
+        finally:
+            os.environ["HOME"] = real_home
+        token = home / ".ray" / "auth_token"  # written by ray.init; processes joining later read it here
+        if token.exists():
+            os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+        _owned.append(root if fresh else None)  # a chosen root keeps Ray's logs after shutdown
+        log.info("ray started", extra={"root": str(root), "address": ray.get_runtime_context().gcs_address})
+        return True
+
+
+def shutdown_ray() -> None:
+    """Stop the runtime this process started (a joined cluster is only disconnected)."""
+    import ray
+
+    with _lock:
+        ray.shutdown()
+        while _owned:
+            root = _owned.pop()
+            if root is not None:
+                shutil.rmtree(root, ignore_errors=True)
