@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks.admission_bench import pg_schema
 from benchmarks.api_server import serve
+from reelserve.bench.http1 import HttpClient
 from reelserve.core.records import Priority
 from reelserve.local import open_data_dir
 from reelserve.store import JobDraft
@@ -32,42 +33,31 @@ def _store_jobs(data: Path, n: int, store_url: str | None) -> list[str]:
         return [job.id for job, _ in dd.store.create_jobs(drafts)]
 
 
-async def _client_loop(
-    host: str, port: int, key: str, ids: list[str], stop: float, seed: int, lat: list[float]
-) -> int:
-    """One keep-alive HTTP/1.1 connection polling random ids; returns non-200 answers."""
+async def _client_loop(client: HttpClient, ids: list[str], stop: float, seed: int, lat: list[float]) -> int:
+    """One client polling random ids until ``stop``; returns non-200 answers."""
     rng = random.Random(seed)
-    reader, writer = await asyncio.open_connection(host, port)
     errors = 0
-    try:
-        while time.perf_counter() < stop:
-            path = f"/v1/videos/{rng.choice(ids)}"
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\r\n"
-            t0 = time.perf_counter()
-            writer.write(request.encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            length = next(int(h.split(b":")[1]) for h in lines if h.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
-            if lines[0].split(b" ")[1] == b"200":
-                lat.append(time.perf_counter() - t0)
-            else:
-                errors += 1
-    finally:
-        writer.close()
+    while time.perf_counter() < stop:
+        response = await client.get(f"/v1/videos/{rng.choice(ids)}", keep_body=False)
+        if response.status_code == 200:
+            lat.append((response.complete_ns - response.sent_ns) / 1e9)
+        else:
+            errors += 1
     return errors
 
 
 async def poll(url: str, key: str, ids: list[str], clients: int, seconds: float) -> list[float]:
     """Latencies (s) of every 200 answer within ``seconds`` from ``clients`` concurrent connections.
 
-    A minimal asyncio HTTP/1.1 client: httpx's async pool tops out near 50 requests/s at 64
-    connections on this machine, which would measure the client instead of the server."""
-    host, port = url.removeprefix("http://").split(":")
+    Through the benchmark harness's lean HTTP/1.1 client (keep-alive, one write per request):
+    httpx's async pool tops out near 50 requests/s at 64 connections on this machine, which would
+    measure the client instead of the server."""
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
-    loops = (_client_loop(host, int(port), key, ids, stop, i, latencies) for i in range(clients))
-    errors = sum(await asyncio.gather(*loops))
+    headers = {"Authorization": f"Bearer {key}"}
+    async with HttpClient(url, pool=clients, headers=headers) as client:
+        loops = (_client_loop(client, ids, stop, i, latencies) for i in range(clients))
+        errors = sum(await asyncio.gather(*loops))
     if errors:
         print(f"  {errors} requests failed")
     return latencies

@@ -4,12 +4,15 @@ Starts a trivial endpoint in a separate process (raw asyncio HTTP/1.1 on 127.0.0
 ``POST /v1/videos/sync`` at once with a fixed MP4, stamping when it read the request and when it
 answered), then drives it with the real harness:
 
-1. timing error: single-stream queries through the harness vs the same request from a minimal client
-   (one socket, one write, no HTTP library), interleaved in time; and per query the harness's latency
-   minus the server's own time (what is left is loopback + HTTP parsing + the harness).
+1. timing error: single-stream queries through the harness vs the same request from a raw-socket
+   client (a blocking socket, one ``sendall``, ``recv`` until the last byte; no event loop, no HTTP
+   library), interleaved in time; the same request through the harness's HTTP client alone and
+   through a bare ``httpx.AsyncClient`` (the library the harness used before); and per query the
+   harness's latency minus the server's own time (what is left is loopback + HTTP parsing + harness).
 2. scheduling error: the server scenario (Poisson); how late queries leave (issue lag).
 3. throughput ceiling: offline at concurrency 64; videos/s the harness can count when the server
-   costs nothing — to compare with what endpoints do (0.02–0.06 videos/s on 8 GPUs, REFERENCES.md).
+   costs nothing, and the client's CPU seconds per query — to compare with what endpoints do
+   (0.02–0.06 videos/s on 8 GPUs, REFERENCES.md; a few per second for a tiny CPU model).
 
 Run: ``.venv/bin/python -m benchmarks.harness_overhead [--queries 300] [--rate 50] [--out DIR]``.
 On a shared 2-core machine the figures move with the load of other processes: the load average is
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ import httpx
 import numpy as np
 
 from reelserve.bench.config import Api, BenchConfig, Scenario
+from reelserve.bench.http1 import HttpClient
 from reelserve.bench.runner import run_bench
 from reelserve.bench.scoring.video import encode_mp4
 from reelserve.bench.stats import summarize
@@ -84,20 +89,51 @@ async def _serve() -> None:
         await server.serve_forever()
 
 
-async def _baseline(port: int, queries: int) -> list[float]:
-    """Latency (ms) of the same request from a minimal client: one socket, one write, no HTTP library."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = b'{"prompt": "baseline"}'
-    request = b"POST /v1/videos/sync HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+_BODY = b'{"prompt": "baseline"}'
+_REQUEST = b"POST /v1/videos/sync HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+
+
+def _raw_socket(port: int, queries: int) -> list[float]:
+    """Latency (ms) from a raw blocking socket: one sendall, recv until the last byte. No event loop."""
     latencies = []
-    for _ in range(queries):
-        started = time.monotonic_ns()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        await reader.readexactly(_content_length(head))
-        latencies.append((time.monotonic_ns() - started) / 1e6)
-    writer.close()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(queries):
+            started = time.monotonic_ns()
+            sock.sendall(_REQUEST)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(1 << 20)
+            head, _, body = data.partition(b"\r\n\r\n")
+            remaining = _content_length(head) - len(body)
+            while remaining > 0:
+                remaining -= len(sock.recv(1 << 20))
+            latencies.append((time.monotonic_ns() - started) / 1e6)
     return latencies
+
+
+async def _lean_alone(port: int, queries: int) -> list[float]:
+    """Latency (ms) through the harness's HTTP client alone, as its socket stamps see it."""
+    latencies = []
+    async with HttpClient(f"http://127.0.0.1:{port}") as client:
+        for _ in range(queries):
+            response = await client.post("/v1/videos/sync", json={"prompt": "lean"}, keep_body=False)
+            latencies.append((response.complete_ns - response.sent_ns) / 1e6)
+    return latencies
+
+
+async def _lean_ceiling(port: int, queries: int, concurrency: int) -> tuple[float, float]:
+    """(requests/s, CPU ms per request) of the HTTP client alone at ``concurrency`` in flight."""
+    async with HttpClient(f"http://127.0.0.1:{port}", pool=concurrency) as client:
+
+        async def worker() -> None:
+            for _ in range(queries // concurrency):
+                await client.post("/v1/videos/sync", json={"prompt": "lean"}, keep_body=False)
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        done = queries // concurrency * concurrency
+        return done / (time.perf_counter() - wall), (time.process_time() - cpu) * 1000 / done
 
 
 async def _httpx_alone(port: int, queries: int) -> list[float]:
@@ -118,43 +154,67 @@ def _records(out: Path) -> list[dict[str, Any]]:
     return [row for row in map(json.loads, lines) if row["phase"] == "performance" and row["ok"]]
 
 
-async def _measure(port: int, queries: int, rate: float, out: Path) -> dict[str, Any]:
-    common: dict[str, Any] = {"url": f"http://127.0.0.1:{port}", "api": Api.SYNC, "progress": False}
-    common |= {"warmup": 20, "timeout_s": 30.0}
-    baseline: list[float] = []
+async def _single_stream(port: int, queries: int, common: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The four single-stream measurements, interleaved in 4 rounds so all see the same load."""
+    raw: list[float] = []
+    lean: list[float] = []
     bare_httpx: list[float] = []
     harness: list[float] = []
     residual: list[float] = []
-    for part in range(4):  # interleaved, so both see the same background load
-        baseline += await _baseline(port, queries // 4)
+    for part in range(4):
+        raw += _raw_socket(port, queries // 4)
+        lean += await _lean_alone(port, queries // 4)
         bare_httpx += await _httpx_alone(port, queries // 4)
         name = f"single{part}"
-        await run_bench(
-            BenchConfig(**common, scenario=Scenario.SINGLE_STREAM, queries=queries // 4, out=str(out / name))
+        single = BenchConfig(
+            **common, scenario=Scenario.SINGLE_STREAM, queries=queries // 4, out=str(out / name)
         )
+        await run_bench(single)
         rows = _records(out / name)
         harness += [r["intervals"]["e2e"] * 1000 for r in rows]
         residual += [(r["intervals"]["e2e"] - r["intervals"]["server"]) * 1000 for r in rows]
+    return {
+        "raw_socket_e2e_ms": summarize(raw),
+        "lean_client_e2e_ms": summarize(lean),
+        "httpx_alone_e2e_ms": summarize(bare_httpx),
+        "harness_e2e_ms": summarize(harness),
+        "timing_error_p50_ms": summarize(harness)["p50"] - summarize(raw)["p50"],
+        "timing_error_min_ms": min(harness) - min(raw),
+        "harness_minus_server_time_ms": summarize(residual),
+    }
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(port: int, server_pid: int, queries: int, rate: float, out: Path) -> dict[str, Any]:
+    common: dict[str, Any] = {"url": f"http://127.0.0.1:{port}", "api": Api.SYNC, "progress": False}
+    common |= {"warmup": 20, "timeout_s": 30.0, "plots": False}
+    figures = await _single_stream(port, queries, common, out)
     poisson = BenchConfig(
         **common, scenario=Scenario.SERVER, rate=rate, queries=queries, out=str(out / "server")
     )
     await run_bench(poisson)
     lag = [r["intervals"]["issue_lag"] * 1000 for r in _records(out / "server")]
-    offline = BenchConfig(
-        **common, scenario=Scenario.OFFLINE, concurrency=64, queries=queries * 4, out=str(out / "o")
-    )
+    n = queries * 4
+    offline = BenchConfig(**common, scenario=Scenario.OFFLINE, concurrency=64, queries=n, out=str(out / "o"))
+    cpu, server_cpu = time.process_time(), _cpu_s(server_pid)
     ceiling = await run_bench(offline)
-    return {
-        "baseline_client_e2e_ms": summarize(baseline),
-        "httpx_alone_e2e_ms": summarize(bare_httpx),
-        "harness_e2e_ms": summarize(harness),
-        "harness_minus_baseline_p50_ms": summarize(harness)["p50"] - summarize(baseline)["p50"],
-        "harness_minus_baseline_min_ms": min(harness) - min(baseline),
-        "harness_minus_server_time_ms": summarize(residual),
+    harness_cpu_ms = (time.process_time() - cpu) * 1000 / (n + 20)  # + the warm-up queries
+    server_cpu_ms = (_cpu_s(server_pid) - server_cpu) * 1000 / (n + 20)
+    lean_rps, lean_cpu_ms = await _lean_ceiling(port, n, 64)
+    return figures | {
         "poisson_rate_qps": rate,
         "poisson_issue_lag_ms": summarize(lag),
         "offline_ceiling_videos_per_s": ceiling["performance"]["videos_per_s"],
         "offline_failed": ceiling["performance"]["failed"],
+        "harness_cpu_ms_per_query": harness_cpu_ms,
+        "trivial_server_cpu_ms_per_query": server_cpu_ms,
+        "lean_client_ceiling_requests_per_s": lean_rps,
+        "lean_client_cpu_ms_per_request": lean_cpu_ms,
         "load_average_1m": os.getloadavg()[0],
     }
 
@@ -175,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         assert child.stdout is not None
         port, size = (int(x) for x in child.stdout.readline().split())
         with tempfile.TemporaryDirectory() as tmp:
-            figures = asyncio.run(_measure(port, args.queries, args.rate, Path(args.out or tmp)))
+            figures = asyncio.run(_measure(port, child.pid, args.queries, args.rate, Path(args.out or tmp)))
     finally:
         child.terminate()
         child.wait(timeout=10)
@@ -183,27 +243,41 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print(figures: dict[str, Any], size: int) -> None:
-    base, e2e = figures["baseline_client_e2e_ms"], figures["harness_e2e_ms"]
+    raw, e2e = figures["raw_socket_e2e_ms"], figures["harness_e2e_ms"]
+    lean, bare = figures["lean_client_e2e_ms"], figures["httpx_alone_e2e_ms"]
     res, lag = figures["harness_minus_server_time_ms"], figures["poisson_issue_lag_ms"]
-    load, overhead = figures["load_average_1m"], figures["harness_minus_baseline_p50_ms"]
-    rate, ceiling = figures["poisson_rate_qps"], figures["offline_ceiling_videos_per_s"]
-    print(f"payload {size} B MP4 per query; loopback; server in its own process; 1-min load {load:.1f}")
     print(
-        f"single-stream latency p50: harness {e2e['p50']:.3f} ms, minimal socket client {base['p50']:.3f} ms "
-        f"-> harness overhead {overhead:.3f} ms"
+        f"payload {size} B MP4 per query; loopback; server in its own process; "
+        f"1-min load {figures['load_average_1m']:.1f} on {os.cpu_count()} cores"
     )
-    bare = figures["httpx_alone_e2e_ms"]
-    print(f"  the HTTP library alone (bare httpx client): p50 {bare['p50']:.3f} ms, min {bare['min']:.3f} ms")
+    print("single-stream latency, ms        p50      p90      min")
+    for name, row in (("harness (reelserve bench)", e2e), ("raw blocking socket", raw)):
+        print(f"  {name:<28}{row['p50']:8.3f} {row['p90']:8.3f} {row['min']:8.3f}")
+    for name, row in (("lean HTTP client alone", lean), ("bare httpx.AsyncClient", bare)):
+        print(f"  {name:<28}{row['p50']:8.3f} {row['p90']:8.3f} {row['min']:8.3f}")
     print(
-        f"single-stream latency min (least disturbed by other load): harness {e2e['min']:.3f} ms, "
-        f"minimal client {base['min']:.3f} ms -> overhead {figures['harness_minus_baseline_min_ms']:.3f} ms"
+        f"timing error (harness - raw socket): p50 {figures['timing_error_p50_ms']:+.3f} ms, "
+        f"min {figures['timing_error_min_ms']:+.3f} ms (target: within 1 ms)"
     )
     print(
         f"harness latency - server time ({res['count']} queries): p50 {res['p50']:.3f} ms, "
         f"p99 {res['p99']:.3f} ms (loopback + HTTP + harness)"
     )
-    print(f"Poisson issue lag at {rate:g} q/s: p50 {lag['p50']:.3f} ms, p99 {lag['p99']:.3f} ms")
-    print(f"throughput ceiling, offline at concurrency 64: {ceiling:.0f} videos/s")
+    print(
+        f"Poisson issue lag at {figures['poisson_rate_qps']:g} q/s: "
+        f"p50 {lag['p50']:.3f} ms, p99 {lag['p99']:.3f} ms"
+    )
+    print(
+        "throughput ceiling, offline at concurrency 64: harness "
+        f"{figures['offline_ceiling_videos_per_s']:.0f} videos/s ({figures['offline_failed']} failed); "
+        "HTTP client alone "
+        f"{figures['lean_client_ceiling_requests_per_s']:.0f} requests/s"
+    )
+    print(
+        f"CPU per query: harness {figures['harness_cpu_ms_per_query']:.3f} ms (whole run), HTTP client "
+        f"alone {figures['lean_client_cpu_ms_per_request']:.3f} ms, trivial server "
+        f"{figures['trivial_server_cpu_ms_per_query']:.3f} ms"
+    )
     print(json.dumps(figures))
 
 
