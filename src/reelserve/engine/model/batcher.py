@@ -50,6 +50,9 @@ class WorkItem:
     max_batch: int = 0  #: the largest batch it ran in
     latents: torch.Tensor | None = None  #: final latents, set when done
     on_step: Callable[[WorkItem], None] | None = None  #: called after each of its steps (checkpoints)
+    on_park: Callable[[WorkItem], None] | None = None  #: called when preempted, ``checkpoint`` set
+    step_s: float = 0.0  #: wall time of the batched steps it ran in (shared with its batch)
+    decode_s: float = 0.0  #: wall time of the batched VAE decode it finished in
 
     def view(self) -> RequestView:
         return RequestView(
@@ -115,6 +118,8 @@ class Batcher:
         item.preemptions += 1
         self.preempted += 1
         self.waiting[item.id] = item
+        if item.on_park is not None:  # e.g. a job writes the checkpoint to its store
+            item.on_park(item)
 
     def _admit(self, item: WorkItem) -> None:
         if item.checkpoint is not None:
@@ -134,6 +139,7 @@ class Batcher:
         items = list(self.running.values())
         n = len(items)
         self.batch_sizes.append(n)
+        t0 = time.perf_counter()
         try:
             self.model.step_many([i.state for i in items], [i.cond for i in items])  # type: ignore[misc]
         except ReelserveError as exc:
@@ -142,8 +148,10 @@ class Batcher:
         except Exception as exc:  # a bug in the model must fail its batch, not the worker
             self._fail(items, ModelError(f"{type(exc).__name__}: {exc}"))
             return
+        dt = time.perf_counter() - t0
         for i in items:
             i.steps_run += 1
+            i.step_s += dt
             i.max_batch = max(i.max_batch, n)
             if i.on_step is not None:
                 i.on_step(i)
@@ -154,12 +162,15 @@ class Batcher:
     def _finish(self, done: list[WorkItem]) -> None:
         for i in done:
             self.running.pop(i.id, None)
+        t0 = time.perf_counter()
         try:
             frames = self.model.decode(torch.cat([i.state.latents for i in done]))  # type: ignore[union-attr]
         except ReelserveError as exc:
             self._fail(done, exc)
             return
+        dt = time.perf_counter() - t0
         for k, i in enumerate(done):
+            i.decode_s = dt
             i.latents = i.state.latents  # type: ignore[union-attr]
             i.state = None
             i.on_done(i, frames[k], None)

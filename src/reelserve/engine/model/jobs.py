@@ -61,13 +61,18 @@ def _start_state(ctx: StageContext, model: WanT2V, seg: Segment) -> DenoiseState
                        cond_latents=cond)  # fmt: skip
 
 
-def _save_checkpoint(ctx: StageContext, seg: Segment, n: int, step: int, blob: bytes, resumed: int) -> None:
+def _save_checkpoint(
+    ctx: StageContext, seg: Segment, n: int, step: int, blob: bytes, state: dict[str, Any]
+) -> None:
+    """The solver state after ``step`` (periodic, or at a preemption: ``state["preempted_at"]``)."""
+    t0 = time.perf_counter()
     ref = ctx.blobs.put_bytes(blob, "scratch", suffix=".pt")
     ctx.store.checkpoint(
         ctx.job.id, "generate", seg.index, StageStatus.RUNNING,
-        state={"step": step, "ckpt": ref.sha256, "resumed_from": resumed},
+        state={**state, "step": step, "ckpt": ref.sha256},
         artifacts=[ctx.artifact(f"ckpt/{seg.index}", ref)],
         job_progress=0.9 * (seg.index + step / ctx.spec.steps) / n,
+        timings={"io": time.perf_counter() - t0},
     )  # fmt: skip
 
 
@@ -77,9 +82,10 @@ def _save_done(
     n: int,
     item: WorkItem,
     frames: np.ndarray,
-    resumed: int,
+    facts: dict[str, Any],
     timings: dict[str, float],
 ) -> None:
+    t0 = time.perf_counter()
     frames = np.ascontiguousarray(frames[seg.drop :])
     sha = sha256_bytes(frames.data)
     assert item.latents is not None
@@ -88,13 +94,20 @@ def _save_done(
         ctx.artifact(f"latents/{seg.index}", ctx.put_array(item.latents.cpu().numpy())),
     ]
     state = {
-        "step": ctx.spec.steps, "frames": int(frames.shape[0]), "frames_sha256": sha, "resumed_from": resumed,
+        **facts, "step": ctx.spec.steps, "frames": int(frames.shape[0]), "frames_sha256": sha,
         "max_batch": item.max_batch, "preemptions": item.preemptions, "steps_run": item.steps_run,
     }  # fmt: skip
     ctx.store.checkpoint(
         ctx.job.id, "generate", seg.index, StageStatus.DONE, output_sha256=sha, state=state, artifacts=arts,
-        job_progress=0.9 * (seg.index + 1) / n, timings=timings,
+        job_progress=0.9 * (seg.index + 1) / n, timings={**timings, "io": time.perf_counter() - t0},
     )  # fmt: skip
+
+
+def _lane_timings(item: WorkItem, t_text: float, in_batcher_s: float) -> dict[str, float]:
+    """text / denoise (its batched steps) / vae_decode, and the rest of its time in the batcher
+    (waiting to be admitted, or preempted) as ``batch_wait``, which is not model time."""
+    wait = max(0.0, in_batcher_s - item.step_s - item.decode_s)
+    return {"text": t_text, "denoise": item.step_s, "vae_decode": item.decode_s, "batch_wait": wait}
 
 
 def batched_generate(lane: JobLane, ctx: StageContext, segment: int) -> None:
@@ -109,16 +122,23 @@ def batched_generate(lane: JobLane, ctx: StageContext, segment: int) -> None:
     resumed = state.step
     events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
 
+    facts = {"resumed_from": resumed, "worker": lane.worker_id, "device": lane.device}
+
     def on_step(item: WorkItem) -> None:  # on the loop thread: take the checkpoint, let the job write it
         st = item.state
         if st is not None and spec.checkpoint_every and st.step % spec.checkpoint_every == 0 and not st.done:
-            events.put(("ckpt", st.step, model.dump_state(st)))
+            events.put(("ckpt", st.step, model.dump_state(st), {}))
+
+    def on_park(item: WorkItem) -> None:  # preempted: its checkpoint goes to the store, as a periodic one
+        assert item.checkpoint is not None
+        step = resumed + item.steps_run
+        events.put(("ckpt", step, item.checkpoint, {"preempted_at": step, "preemptions": item.preemptions}))
 
     item = WorkItem(
         f"job/{ctx.job.id}/{seg.index}", cond, 0, spec.width, spec.height, seg.length, spec.steps,
         lambda it, frames, err: events.put(("done", it, frames, err)), ctx.job.priority,
         None if ctx.job.deadline is None else time.monotonic() + (ctx.job.deadline - time.time()),
-        state=state, on_step=on_step,
+        state=state, on_step=on_step, on_park=on_park,
     )  # fmt: skip
     lane.submit(lambda: lane.batcher().submit(item))
     t1 = time.perf_counter()
@@ -133,14 +153,13 @@ def batched_generate(lane: JobLane, ctx: StageContext, segment: int) -> None:
                 raise
             continue
         if event[0] == "ckpt":
-            _save_checkpoint(ctx, seg, n, event[1], event[2], resumed)
+            _save_checkpoint(ctx, seg, n, event[1], event[2], {**facts, **event[3]})
             continue
         _, done, frames, err = event
         if err is not None:
             raise err
-        # Wall time in the worker's batcher: denoising steps (shared with the batch) and the VAE decode;
-        # the batched path does not split the two, so both count as "denoise".
-        _save_done(ctx, seg, n, done, frames, resumed, {"text": t_text, "denoise": time.perf_counter() - t1})
+        timings = _lane_timings(done, t_text, time.perf_counter() - t1)
+        _save_done(ctx, seg, n, done, frames, {**facts, "batch_wait_s": timings["batch_wait"]}, timings)
         return
 
 
@@ -182,6 +201,14 @@ class JobLane:
 
     def batcher(self) -> Any:
         return self.worker.batcher
+
+    @property
+    def worker_id(self) -> str:
+        return str(self.worker.cfg.worker_id)
+
+    @property
+    def device(self) -> str:
+        return str(self.worker.cfg.device)
 
     def submit(self, fn: Callable[[], None]) -> None:
         self.worker.inbox.put(fn)
