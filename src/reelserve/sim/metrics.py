@@ -17,6 +17,7 @@ class Metrics:
 
     chunk_latency_s: array[float] = field(default_factory=lambda: array("d"))  #: per chunk, 1st excluded
     ttff_s: array[float] = field(default_factory=lambda: array("d"))  #: per session or video
+    chunk_batch: array[int] = field(default_factory=lambda: array("i"))  #: batch of each measured chunk
     gpu_steps: list[tuple[float, int]] = field(default_factory=list)  #: (time, GPUs billed) at each change
     migrations: int = 0  #: sessions moved between GPUs
     offloads: int = 0  #: idle sessions offloaded to host memory
@@ -72,6 +73,7 @@ def summarize(
         "degraded": m.degraded,
         "rejected": m.rejected,
         "chunks": int(lat.size),
+        "mean_chunk_batch": round(float(np.mean(m.chunk_batch)), 4) if len(m.chunk_batch) else 0.0,
         "sessions": m.sessions,
         "completed": m.completed,
         "unfinished": m.unfinished,

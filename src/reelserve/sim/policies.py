@@ -9,6 +9,7 @@
 | ``coalescing`` | + chunk coalescing: a worker batches every due chunk into one forward |
 | ``offload`` | + idle sessions offloaded to host memory, restored on resume |
 | ``quality`` | + adaptive quality: a forward that would miss the deadline runs at a lower rung |
+| ``continuous`` | + step-level continuous batching (``sched.continuous``, as the engine's model worker) |
 
 ``resolve_policy("closed-loop+coalescing+offload")`` merges the entries' switches.
 """
@@ -33,6 +34,7 @@ class PolicyConfig:
     coalesce: bool = False  #: batch every due chunk of a worker into one forward
     offload: bool = False  #: offload idle sessions to host memory
     adaptive_quality: bool = False  #: degrade a forward that would miss the per-chunk deadline
+    continuous: bool = False  #: step-level continuous batching (a step is the unit of work, not a chunk)
 
 
 POLICIES: Registry[PolicyConfig] = Registry("policy")
@@ -44,6 +46,7 @@ for _entry in (
     PolicyConfig("coalescing", coalesce=True),
     PolicyConfig("offload", offload=True),
     PolicyConfig("quality", adaptive_quality=True),
+    PolicyConfig("continuous", coalesce=True, continuous=True),
 ):
     POLICIES.register(_entry.name)(_entry)
 
@@ -61,4 +64,5 @@ def resolve_policy(expr: str) -> PolicyConfig:
         coalesce=any(e.coalesce for e in entries),
         offload=any(e.offload for e in entries),
         adaptive_quality=any(e.adaptive_quality for e in entries),
+        continuous=any(e.continuous for e in entries),
     )

@@ -42,6 +42,8 @@ class SimWorker:
     inflight: tuple[str, ...] = ()  #: sessions whose chunk is in that forward
     wake_token: int = 0  #: bumps to invalidate stale wake-up events
     busy_s: float = 0.0  #: seconds spent in forwards (utilization)
+    steps_left: dict[str, int] = field(default_factory=dict)  #: continuous: running chunks, steps to go
+    peak: dict[str, int] = field(default_factory=dict)  #: continuous: largest running set each chunk saw
 
     def view(self) -> WorkerView:
         return WorkerView(self.id, self.capacity, self.memory_slots, self.state is WorkerState.UP)

@@ -11,6 +11,7 @@ from reelserve.sim.metrics import summarize
 from reelserve.sim.policies import PolicyConfig
 from reelserve.sim.streaming.cost import ChunkCost
 from reelserve.sim.streaming.events import Arrive, Control
+from reelserve.sim.streaming.steps import step_cost
 from reelserve.sim.streaming.world import StreamWorld
 from reelserve.sim.workload import Workload
 
@@ -25,6 +26,8 @@ def run_streaming(
     ``cost``: per-chunk cost from a measured profile (default: TurboServe's per-chunk formula).
     """
     world = StreamWorld(cluster, policy, workload.period_s, workload.horizon_s, seed, cost)
+    if policy.continuous:
+        step_cost(world)  # fail before running: this policy needs step-level figures
     loop: EventLoop[StreamWorld] = EventLoop(world)
     first = cluster.gpus
     if policy.autoscale:

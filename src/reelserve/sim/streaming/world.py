@@ -28,6 +28,7 @@ from reelserve.sim.entities import SimSession, SimWorker, WorkerState
 from reelserve.sim.metrics import Metrics
 from reelserve.sim.policies import PolicyConfig
 from reelserve.sim.streaming.cost import ChunkCost
+from reelserve.sim.streaming.steps import finish_step, kick_step
 
 if TYPE_CHECKING:
     from reelserve.sim.loop import Event
@@ -126,6 +127,8 @@ class StreamWorld:
         w = self.workers.get(s.worker) if s.worker is not None else None
         if w is not None:
             w.sessions.pop(s.id, None)
+            w.steps_left.pop(s.id, None)  # continuous: a chunk cut off mid-way starts over elsewhere
+            w.peak.pop(s.id, None)
         s.set(worker=None)
         return w
 
@@ -155,6 +158,8 @@ class StreamWorld:
 
         if w.state in (WorkerState.GONE, WorkerState.WARMING) or self.in_flight(w):
             return []
+        if self.policy.continuous:
+            return kick_step(self, w)
         now = self.now
         soonest = math.inf
         active = []
@@ -172,16 +177,7 @@ class StreamWorld:
         if w.anchor is None:
             w.anchor = start
         if self.policy.coalesce:
-            # sched.batching's max-wait rule: an off-grid chunk waits for the GPU's next iteration if that
-            # is close, so it joins the coalesced forward instead of delaying it
-            grid = w.anchor + math.ceil((start - w.anchor) / self.period - 1e-9) * self.period
-            wait = self.cluster.coalesce_wait_s
-            if grid - start <= wait and any(s.ready_at > start for s in active):
-                start = grid
-            # off the grid too (a period shorter than the wait): chunks ready within the wait join it
-            soon = [s.ready_at for s in active if start < s.ready_at <= start + wait]
-            if soon:
-                start = max(soon)
+            start = self._coalesced_start(w.anchor, start, active)
             batch = [s for s in active if s.ready_at <= start]
         else:
             due = [s for s in active if s.ready_at <= start]
@@ -192,6 +188,18 @@ class StreamWorld:
         w.inflight = tuple(s.spec.id for s in batch)
         w.degraded = len(batch) if degraded else 0
         return [ForwardDone(w.busy_until, w.id, w.wake_token)]
+
+    def _coalesced_start(self, anchor: float, start: float, active: Sequence[SimSession]) -> float:
+        """sched.batching's max-wait rule: a forward waits for chunks ready within ``coalesce_wait_s``."""
+        # an off-grid chunk waits for the GPU's next iteration if that is close, so it joins the coalesced
+        # forward instead of delaying it
+        grid = anchor + math.ceil((start - anchor) / self.period - 1e-9) * self.period
+        wait = self.cluster.coalesce_wait_s
+        if grid - start <= wait and any(s.ready_at > start for s in active):
+            start = grid
+        # off the grid too (a period shorter than the wait): chunks ready within the wait join it
+        soon = [s.ready_at for s in active if start < s.ready_at <= start + wait]
+        return max(soon) if soon else start
 
     def in_flight(self, w: SimWorker) -> bool:
         """True while a forward runs on ``w`` (started, not finished)."""
@@ -236,47 +244,53 @@ class StreamWorld:
         return ladder
 
     def finish_forward(self, w: SimWorker) -> list[Event[StreamWorld]]:
-        from reelserve.sim.streaming.events import Resume
-
+        if self.policy.continuous:
+            return finish_step(self, w)
         events: list[Event[StreamWorld]] = []
         w.busy_s += w.busy_until - w.forward_start
         self.metrics.degraded += w.degraded
-        measured = self.now >= self.cluster.warmup_s
         # a chunk is delivered once encoded; encoding (off the worker) only exists with a measured cost
         delivered = self.now + (self.cost.encode_ms() / 1000.0 if self.cost is not None else 0.0)
         for sid in w.inflight:
-            s = self.sessions[sid]
-            if s.first_done is None:
-                s.first_done = delivered
-                s.set(streaming=True)
-                if measured:
-                    self.metrics.ttff_s.append(delivered - s.spec.arrival)
-            elif measured:
-                self.metrics.chunk_latency_s.append(delivered - s.next_request)
-            s.left -= 1
-            s.chunk_index += 1
-            s.next_request = self._next_due(w, s.next_request, delivered)
-            s.ready_at = max(s.ready_at, s.next_request)
-            seg = s.spec.segments[s.segment]
-            if s.left > 0:
-                tokens = s.spec.prompt_tokens if s.chunk_index in seg.prompt_changes else 0
-                if tokens != s.view.prompt_tokens:
-                    s.set(prompt_tokens=tokens)
-                if s.pending_move is not None:
-                    events += self.migrate(s, s.pending_move, self._migration_ms(s))
-                continue
-            self.n_active -= 1
-            s.pending_move = None
-            if s.segment + 1 >= len(s.spec.segments):
-                s.done = True
-                self.detach(s)
-                self.metrics.completed += 1
-                continue
-            s.set(active=False, idle_since=self.now)
-            self.n_idle_resident += 1
-            events.append(Resume(self.now + seg.idle_s, sid))
+            events += self.deliver(self.sessions[sid], w, delivered, len(w.inflight))
         w.inflight = ()
         return events + self.kick(w)
+
+    def deliver(self, s: SimSession, w: SimWorker, delivered: float, batch: int) -> list[Event[StreamWorld]]:
+        """A chunk of ``s`` is done (delivered at ``delivered``, in a batch of ``batch``): record and pace."""
+        from reelserve.sim.streaming.events import Resume
+
+        if self.now >= self.cluster.warmup_s:
+            if s.first_done is None:
+                self.metrics.ttff_s.append(delivered - s.spec.arrival)
+            else:
+                self.metrics.chunk_latency_s.append(delivered - s.next_request)
+                self.metrics.chunk_batch.append(batch)
+        if s.first_done is None:
+            s.first_done = delivered
+            s.set(streaming=True)
+        s.left -= 1
+        s.chunk_index += 1
+        s.next_request = self._next_due(w, s.next_request, delivered)
+        s.ready_at = max(s.ready_at, s.next_request)
+        seg = s.spec.segments[s.segment]
+        if s.left > 0:
+            tokens = s.spec.prompt_tokens if s.chunk_index in seg.prompt_changes else 0
+            if tokens != s.view.prompt_tokens:
+                s.set(prompt_tokens=tokens)
+            if s.pending_move is not None:
+                return self.migrate(s, s.pending_move, self._migration_ms(s))
+            return []
+        self.n_active -= 1
+        s.pending_move = None
+        if s.segment + 1 >= len(s.spec.segments):
+            s.done = True
+            self.detach(s)
+            self.metrics.completed += 1
+            return []
+        s.set(active=False, idle_since=self.now)
+        self.n_idle_resident += 1
+        return [Resume(self.now + seg.idle_s, s.id)]
 
     def _next_due(self, w: SimWorker, due: float, delivered: float) -> float:
         """When the next chunk is due: a period after this one, or earlier at the GPU's next iteration.

@@ -1,0 +1,106 @@
+"""Step-level continuous batching on a simulated worker: the live engine's model-worker loop, in events.
+
+The engine's model worker (``engine/model/batcher.py``) asks ``sched.continuous.plan_step`` before every
+denoising step: requested chunks join the running set at a step boundary (up to ``max_batch``; an
+empty set waits up to ``max_wait_s`` for company, ``sched.batching``'s rule), one batched step runs
+for the whole set, and the chunks that took their last step are decoded together (one batched VAE
+decode) before the next step starts. Here the same function plans each step of a simulated worker
+(the ``continuous`` policy): a step over ``n`` running chunks, ``k`` of them finishing, keeps the worker
+busy ``cost.step_ms(n) + cost.decode_ms(k)``; a finished chunk is delivered ``cost.encode_ms()``
+later (encoding runs off the worker). So sessions enter and leave batches one step at a time instead
+of locking into whole-chunk forwards, which is what makes the engine's batches average below their
+maximum when sessions drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reelserve.core.errors import InvalidInput
+from reelserve.sched.continuous import plan_step
+from reelserve.sched.views import RequestView
+
+if TYPE_CHECKING:
+    from reelserve.sim.entities import SimSession, SimWorker
+    from reelserve.sim.loop import Event
+    from reelserve.sim.streaming.cost import ChunkCost
+    from reelserve.sim.streaming.world import StreamWorld
+
+__all__ = ["finish_step", "kick_step", "step_cost"]
+
+
+def step_cost(world: StreamWorld) -> ChunkCost:
+    """The world's measured cost, which must have step-level figures for this policy."""
+    cost = world.cost
+    if cost is None or not cost.step_level:
+        raise InvalidInput(
+            "the 'continuous' policy needs a measured per-step cost (ChunkCost.from_measurements or "
+            "from_profile), not TurboServe's per-chunk formula"
+        )
+    return cost
+
+
+def _request(world: StreamWorld, s: SimSession, steps: int) -> RequestView:
+    """A session's requested chunk as the batching policy sees it (every chunk shares one batch key)."""
+    return RequestView(
+        s.id, s.next_request, deadline=s.next_request + world.deadline_s, model="chunk", steps=steps
+    )
+
+
+def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
+    """Plan ``w``'s next step (the caller checked it is up and not in a step): admit, then run or wait."""
+    from reelserve.sim.streaming.events import ForwardDone
+
+    cost = step_cost(world)
+    now = world.now
+    w.wake_token += 1
+    running = [world.sessions[sid] for sid in w.steps_left]
+    waiting = [
+        s for s in w.sessions.values() if s.view.active and s.id not in w.steps_left and s.ready_at <= now
+    ]
+    plan = plan_step(
+        [_request(world, s, cost.steps) for s in running],
+        [_request(world, s, cost.steps) for s in waiting],
+        now,
+        max_batch=w.capacity,
+        max_wait_s=world.cluster.coalesce_wait_s,
+        preempt=False,
+    )
+    for sid in plan.admit:
+        w.steps_left[sid] = cost.steps
+        w.peak[sid] = 0
+    if not w.steps_left:
+        w.inflight = ()
+        w.busy_until = w.forward_start = now
+        # look again when the waiting batch is ready, or when the next chunk is requested
+        later = [s.ready_at for s in w.sessions.values() if s.view.active and s.ready_at > now]
+        if plan.wake_at is not None:
+            later.append(plan.wake_at)
+        return [ForwardDone(min(later), w.id, w.wake_token)] if later else []
+    n = len(w.steps_left)
+    finishing = sum(1 for left in w.steps_left.values() if left == 1)
+    ms = (cost.step_ms(n) + cost.decode_ms(finishing)) / w.speedup
+    for sid in w.steps_left:
+        w.peak[sid] = max(w.peak[sid], n)
+    w.forward_start = now
+    w.busy_until = now + ms / 1000.0
+    w.inflight = tuple(w.steps_left)
+    return [ForwardDone(w.busy_until, w.id, w.wake_token)]
+
+
+def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
+    """A step ended (or a wake-up came): count it, deliver the chunks it finished, plan the next one."""
+    w.busy_s += w.busy_until - w.forward_start
+    delivered = world.now + step_cost(world).encode_ms() / 1000.0
+    events: list[Event[StreamWorld]] = []
+    stepped, w.inflight = w.inflight, ()  # cleared first: a pending move out of w must not re-plan it mid-way
+    for sid in stepped:
+        left = w.steps_left.get(sid)
+        if left is None:  # detached mid-chunk (evicted)
+            continue
+        if left > 1:
+            w.steps_left[sid] = left - 1
+            continue
+        del w.steps_left[sid]
+        events += world.deliver(world.sessions[sid], w, delivered, w.peak.pop(sid))
+    return events + world.kick(w)

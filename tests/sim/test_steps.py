@@ -1,0 +1,55 @@
+"""Step-level continuous batching in the simulator (the ``continuous`` policy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reelserve.core.errors import InvalidInput
+from reelserve.sim.cluster import ClusterSpec
+from reelserve.sim.entities.session import Segment, SessionSpec
+from reelserve.sim.policies import resolve_policy
+from reelserve.sim.streaming import ChunkCost, run_streaming
+from reelserve.sim.streaming.world import StreamWorld
+from reelserve.sim.workload import Workload
+
+# step 10 ms alone, 12 ms for two; decode 50 ms for one finished chunk, 80 for two; 3 steps a chunk
+COST = ChunkCost((80.0, 116.0), 5.0, 1.0, (10.0, 12.0), (50.0, 80.0), 3)
+CLUSTER = ClusterSpec(gpus=1, capacity=2, memory_slots=4, startup_s=0.0, warmup_s=0.0, coalesce_wait_s=0.0)
+
+
+def run(specs: tuple[SessionSpec, ...], policy: str = "continuous") -> tuple[dict[str, Any], StreamWorld]:
+    workload = Workload("t", specs, (), period_s=1e-3, horizon_s=60.0)
+    return run_streaming(workload, CLUSTER, resolve_policy(policy), seed=0, cost=COST)
+
+
+def test_a_lone_session_takes_its_steps_then_decode_then_encode() -> None:
+    summary, world = run((SessionSpec("a", 0.0, (Segment(4, 0.0),)),))
+    # 3 steps of 10 ms, the last followed by the decode (50 ms), then encode off the worker (5 ms)
+    assert world.metrics.chunk_latency_s == pytest.approx([0.085] * 3)
+    assert summary["mean_chunk_batch"] == 1.0
+    chunked, _ = run((SessionSpec("a", 0.0, (Segment(4, 0.0),)),), "static+coalescing")
+    assert chunked["p50_chunk_latency_s"] == pytest.approx(0.085)  # the same cost, chunk by chunk
+
+
+def test_a_request_joins_the_running_set_at_the_next_step_boundary() -> None:
+    a = SessionSpec("a", 0.0, (Segment(3, 0.0),))
+    b = SessionSpec("b", 0.015, (Segment(3, 0.0),))  # during a's second step
+    _, world = run((a, b))
+    ttff = sorted(world.metrics.ttff_s)
+    # a: steps at 0, 10 (alone, 10 ms each), 20 (with b: 12 ms, then a's decode 50 ms), +5 ms encode = 87 ms;
+    # b joined at 20 ms, not after a's chunk: 20-82, alone 82-92, with a again 92-104 + decode 50, +5
+    assert ttff == pytest.approx([0.087, 0.159 - 0.015])
+    _, chunked = run((a, b), "static+coalescing")
+    assert sorted(chunked.metrics.ttff_s)[1] == pytest.approx(0.165 - 0.015)
+    batches = list(world.metrics.chunk_batch)
+    assert set(batches) <= {1, 2} and 2 in batches
+
+
+def test_continuous_needs_step_level_figures() -> None:
+    with pytest.raises(InvalidInput, match="continuous"):
+        workload = Workload("t", (SessionSpec("a", 0.0, (Segment(2, 0.0),)),), (), 1e-3, 10.0)
+        run_streaming(workload, CLUSTER, resolve_policy("continuous"), seed=0, cost=ChunkCost((80.0,), 5.0))
+    with pytest.raises(InvalidInput):
+        ChunkCost((80.0,), 5.0, 1.0, (), (50.0,), 3)
