@@ -74,7 +74,8 @@ class RayBackend(ModelBackend):
                 lost = self.pool.forget_lost()
                 need = len(self.pool.cfg.devices) - len(self.pool.workers)
                 if lost or need > 0:
-                    log.warning("replacing lost model actors", extra={"lost": lost, "starting": need})
+                    extra = {"worker": ",".join(lost), "count": need}
+                    log.warning("replacing lost model actors", extra=extra)
                 if need > 0:
                     self.pool.start(need)
             except Exception:  # a failed replacement is retried on the next round
@@ -87,6 +88,7 @@ class RayBackend(ModelBackend):
         super().stop(drain)
         if self.pool.owns_ray:
             shutdown_ray()
+        log.info("ray backend stopped", extra={"mode": "drain" if drain else "kill"})
 
 
 def serve_backend(devices: str, workers: int, store_url: str, blob_root: str) -> RayBackend:

@@ -44,6 +44,7 @@ class RayWorkerClient(ModelWorkerClient):
         super().__init__(cfg)
         self.actor: Any = None
         self.info: dict[str, Any] = {}
+        self._stopping = False
 
     def start(self) -> RayWorkerClient:
         from reelserve.engine.ray.actor import ModelActor
@@ -68,8 +69,8 @@ class RayWorkerClient(ModelWorkerClient):
             self._ready.set_result(self.info)
 
     def _on_end(self, _: Future[Any]) -> None:
-        if not self.lost:
-            log.warning("model actor ended", extra={"worker": self.id, "pid": self.info.get("pid")})
+        if not (self.lost or self._stopping):
+            log.warning("model actor ended", extra={"worker": self.id})
         self.lost = True
 
     @property
@@ -109,6 +110,7 @@ class RayWorkerClient(ModelWorkerClient):
         """Drain (finish running work, then end) or kill at once; the actor's resources are freed."""
         if self.actor is None:
             return
+        self._stopping = True
         if drain and not self.lost:
             try:
                 ray.get(self.actor.drain.remote(timeout), timeout=timeout + 5.0)
