@@ -12,6 +12,8 @@ def write_report(path: Path, summary: dict[str, Any], plots: list[str]) -> None:
     lines = [*_header(summary["config"]), ""]
     if "performance" in summary:
         lines += _performance(summary)
+    if "questions" in summary.get("answers", {}):
+        lines += _questions(summary["answers"]["questions"])
     for section, render in (
         ("delivery_comparison", _delivery),
         ("rate_search", _search),
@@ -70,6 +72,12 @@ def _performance(summary: dict[str, Any]) -> list[str]:
     if perf["errors"]:
         lines += ["Errors:", "", *[f"- {count} × {error}" for error, count in perf["errors"].items()], ""]
     return lines
+
+
+def _questions(entries: list[dict[str, Any]]) -> list[str]:
+    lines = ["## The seed issue's questions, answered by this run", ""]
+    lines += [f"- **{entry['question']}** {entry['answer']}." for entry in entries]
+    return [*lines, ""]
 
 
 def _delivery(table: dict[str, Any]) -> list[str]:

@@ -25,6 +25,7 @@ from reelserve.bench.loadgen import OnDone, Phase, PhaseResult, make_client, run
 from reelserve.bench.plots import plot_all
 from reelserve.bench.preflight import preflight
 from reelserve.bench.progress import LiveProgress
+from reelserve.bench.questions import answer_questions
 from reelserve.bench.report import write_report
 from reelserve.bench.scoring import Scorer
 from reelserve.bench.search import search_rate
@@ -60,6 +61,8 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 bench = _Bench(cfg, client, adapter, anchor, headers, progress, prompts, out)
                 await bench.run(summary)
                 records, main = bench.records, bench.main
+                if "answers" in summary:
+                    summary["answers"]["questions"] = answer_questions(summary)
     _write_outputs(out, summary, records, anchor, main if cfg.plots else None, extra_events)
     return summary
 

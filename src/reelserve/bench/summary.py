@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from fractions import Fraction
 from typing import Any
 
 import av
@@ -34,13 +35,28 @@ def new_summary(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    """Where the client ran, and which hardware video encoders this PyAV/FFmpeg build offers."""
+    """Where the client ran; the hardware video encoders this PyAV/FFmpeg build has, and which of
+    them open here (a build may carry NVENC while the machine has no GPU)."""
+    built = [name for name in HW_ENCODERS if name in av.codecs_available]
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "pyav": av.__version__,
-        "hardware_encoders": [name for name in HW_ENCODERS if name in av.codecs_available],
+        "hardware_encoders": built,
+        "hardware_encoders_usable": [name for name in built if _opens(name)],
     }
+
+
+def _opens(name: str) -> bool:
+    """Whether the encoder opens for a 64×64 stream: needs its device (GPU, VA-API, QSV)."""
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        assert isinstance(ctx, av.VideoCodecContext)
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 64, "yuv420p", Fraction(1, 16)
+        ctx.open()
+    except (av.FFmpegError, OSError, ValueError):
+        return False
+    return True
 
 
 def headline(scenario: Scenario, perf: dict[str, Any]) -> dict[str, Any]:
