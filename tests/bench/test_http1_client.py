@@ -207,7 +207,7 @@ def test_refused_connection_is_a_connect_error() -> None:
 
     async def scenario() -> None:
         async with HttpClient(f"http://127.0.0.1:{port}") as client:
-            with pytest.raises(ConnectError, match=f"cannot connect to 127.0.0.1:{port}"):
+            with pytest.raises(ConnectError, match=f"cannot connect to 127.0.0.1:{port}: connection refused"):
                 await client.get("/")
 
     asyncio.run(scenario())

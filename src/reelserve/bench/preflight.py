@@ -51,7 +51,7 @@ async def _probe(client: HttpClient, api: str, headers: dict[str, str]) -> int:
         response = await client.request(method, path, json={}, headers=headers, timeout_s=10.0)
     except HttpError as exc:
         raise BenchSetupError(
-            f"cannot reach {client.base_url}: {type(exc).__name__}: {exc or 'no answer'} "
+            f"cannot reach {client.base_url}: {exc or type(exc).__name__} "
             "(is the server running, and is --url right?)"
         ) from None
     return response.status_code

@@ -227,7 +227,7 @@ class HttpClient:
                 f"connecting to {origin.host}:{origin.port} took over {self.connect_timeout_s:g} s"
             ) from None
         except OSError as exc:
-            reason = exc.strerror or exc
+            reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else exc.strerror or exc
             raise ConnectError(f"cannot connect to {origin.host}:{origin.port}: {reason}") from None
         return conn
 
