@@ -11,6 +11,8 @@ reelserve_session_recoveries_total     counter    sessions resumed from a checkp
 reelserve_migration_seconds            histogram  export + restore time of one migration
 reelserve_model_workers                gauge      model worker processes alive
 reelserve_sessions                     gauge      sessions by status
+reelserve_quality_degraded_total       counter    run below the asked quality {kind}
+reelserve_quality_rejected_total       counter    rejected: deadline unmeetable {kind}
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ class EngineMetrics:
         )
         self.workers = Gauge("reelserve_model_workers", "Model workers alive", registry=r)
         self.sessions = Gauge("reelserve_sessions", "Sessions by status", ["status"], registry=r)
+        self.degraded = Counter(
+            "reelserve_quality_degraded", "Run below the requested quality", ["kind"], registry=r
+        )
+        self.rejected = Counter(
+            "reelserve_quality_rejected", "Rejected: deadline unmeetable", ["kind"], registry=r
+        )
 
     def bind(self, workers: Callable[[], int], sessions: Callable[[], dict[str, int]]) -> None:
         """Read the worker count and session counts at scrape time."""

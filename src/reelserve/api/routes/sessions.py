@@ -21,7 +21,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
@@ -55,6 +55,12 @@ class SessionCreate(BaseModel):
     num_inference_steps: int | None = Field(None, ge=1, le=1000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     guidance_scale: float = Field(1.0, ge=0, le=50)
+    quality: Literal["best_effort", "adaptive", "strict"] = Field(
+        "best_effort",
+        description="adaptive: fewer steps per chunk when a deadline would be missed (409 if even "
+        "min_steps cannot meet it); strict: 409 unless the requested steps meet it; best_effort: neither.",
+    )
+    min_steps: int = Field(1, ge=1, le=1000, description="Adaptive quality never goes below this.")
 
 
 class PromptChange(BaseModel):
@@ -120,7 +126,7 @@ async def create_session(body: SessionCreate, principal: Writer, request: Reques
     steps = body.num_inference_steps or get_card(body.model).default_steps
     spec = SessionSpec(
         body.prompt, body.model, width, height, body.chunk_frames, body.max_chunks, body.fps,
-        body.deadline_ms, steps, body.seed, body.guidance_scale,
+        body.deadline_ms, steps, body.seed, body.guidance_scale, "", body.quality, body.min_steps,
     )  # fmt: skip
     spec.validate()
     mgr = await manager_of(request.app)

@@ -114,7 +114,8 @@ class _Worker:
         self.draining = True
         self.reply(rid, None)
 
-    def op_chunk(self, rid: int, sid: str, index: int) -> None:
+    def op_chunk(self, rid: int, sid: str, index: int, steps: int | None = None) -> None:
+        """``steps``: run this chunk with fewer steps than the session's (adaptive quality)."""
         sess = self.session(sid)
         if index != sess.next_index or sess.busy:
             raise Conflict(f"session {sid} expects chunk {sess.next_index}, got {index}")
@@ -137,7 +138,7 @@ class _Worker:
         self.batcher.submit(
             WorkItem(
                 f"{sid}/{index}", cond, chunk_seed(spec.seed, index), spec.width, spec.height,
-                spec.gen_frames, spec.steps, done, Priority.INTERACTIVE, deadline, sess.tail,
+                spec.gen_frames, steps or spec.steps, done, Priority.INTERACTIVE, deadline, sess.tail,
             )
         )  # fmt: skip
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reelserve.core.errors import ReelserveError
 from reelserve.engine.encode import encode_segment
 from reelserve.engine.model.client import WorkerLost
+from reelserve.engine.sessions.adapt import chunk_choice, observe_chunk
 from reelserve.engine.sessions.session import Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord
 from reelserve.sched.placement import PlacementParams, plan_placement, resume_move
@@ -119,7 +120,9 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     else:
         changed = False
     requested = time.time()
-    res = await _call(mgr, s.worker, "chunk", sid=s.id, index=s.next_index)
+    choice = chunk_choice(mgr, s)
+    steps = None if choice.level is None or choice.level.steps == s.spec.steps else choice.level.steps
+    res = await _call(mgr, s.worker, "chunk", sid=s.id, index=s.next_index, steps=steps)
     frames = res["frames"]
     encoder = mgr.encoders[s.id]
     loop = asyncio.get_running_loop()
@@ -128,7 +131,9 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     rec = ChunkRecord(
         s.id, s.next_index, int(frames.shape[0]), len(segment), requested, res["started"], res["generated"],
         time.time(), requested + s.spec.deadline_ms / 1000.0, s.worker, res["batch_size"], changed,
+        {"steps": res["steps_run"], "quality": choice.to_json()},
     )  # fmt: skip
+    observe_chunk(mgr, s, choice, rec.latency_ms, res["batch_size"])
     s.state = res["state"]
     s.next_index += 1
     s.frames_hash.update(frames.tobytes())

@@ -20,12 +20,15 @@ from reelserve.core.ids import new_id
 from reelserve.engine.encode import init_stream, make_encode_pool
 from reelserve.engine.metrics import EngineMetrics
 from reelserve.engine.model.pool import ModelPool, PoolConfig
+from reelserve.engine.quality import DEFAULT_PROFILE, CostModel
+from reelserve.engine.sessions.adapt import admission_choice
 from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
 from reelserve.engine.sessions.session import Message, Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
 from reelserve.media.codecs import EncodeSettings
 from reelserve.media.fmp4 import FragmentedEncoder
+from reelserve.sched.latency import Profile
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.views import SessionView
 
@@ -48,6 +51,8 @@ class ManagerConfig:
     encode_preset: str = "ultrafast"
     max_sessions: int = 256
     keep_ended_s: float = 3600.0  #: an ended session (and its backlog) stays readable this long
+    profile: Profile = DEFAULT_PROFILE  #: adaptive quality's cost model of the model on this device ...
+    calibrate: bool = True  #: ... scaled by observed / predicted chunk latency
 
 
 def config_from_env(env: dict[str, str] | None = None) -> ManagerConfig:
@@ -89,6 +94,7 @@ class SessionManager:
         self.encoders: dict[str, FragmentedEncoder] = {}
         self.encode_pool = make_encode_pool(self.cfg.encode_threads, self.cfg.encode_processes)
         self.migration_times: list[float] = []
+        self.cost = CostModel(self.cfg.profile, self.cfg.calibrate)
         self.control = ControlState()
         self._control_task: asyncio.Task[None] | None = None
         self.metrics.bind(lambda: len(self.pool.live()), self.status_counts)
@@ -130,7 +136,12 @@ class SessionManager:
         live = sum(not s.status.terminal for s in self.sessions.values())
         if live >= self.cfg.max_sessions:
             raise Conflict(f"{live} sessions are open; close one first (limit {self.cfg.max_sessions})")
+        choice = admission_choice(self, spec)
+        if not choice.accepted:
+            self.metrics.rejected.labels("session").inc()
+            raise Conflict(f"session rejected ({spec.quality} quality): {choice.reason}", param="deadline_ms")
         s = Session(new_id("sess"), project, spec)
+        s.admission = choice.to_json()
         enc = FragmentedEncoder(
             spec.width, spec.height, spec.fps,
             EncodeSettings(crf=23, preset=self.cfg.encode_preset, threads=1, faststart=False),

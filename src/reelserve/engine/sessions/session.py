@@ -50,6 +50,8 @@ class Session:
     pending_prompt: str | None = None  #: applied before the next chunk
     pending_move: str | None = None  #: migrate to this worker at the next chunk boundary
     resumed: bool = False  #: went idle → active; its next placement applies ``sched.resume_move``
+    degraded_chunks: int = 0  #: chunks adaptive quality ran below the requested steps
+    admission: dict[str, Any] | None = None  #: the quality decision at creation (``QualityChoice``)
     resume_moves: int = 0  #: migrations made by ``resume_move`` (counted in ``migrations`` too)
     idle_since: float | None = None
     error: dict[str, str] | None = None
@@ -144,6 +146,9 @@ class Session:
             "latency_ms_max": lat[-1] if lat else None,
             "migrations": self.migrations,
             "resume_moves": self.resume_moves,
+            "degraded_chunks": self.degraded_chunks,
+            "admission": self.admission,
+            "last_quality": self.records[-1].extra.get("quality") if self.records else None,
             "offloads": self.offloads,
             "recoveries": self.recoveries,
             "state_bytes": len(self.state or b""),

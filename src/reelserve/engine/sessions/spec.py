@@ -40,6 +40,8 @@ class SessionSpec:
     seed: int = 0
     guidance_scale: float = 1.0
     negative_prompt: str = ""
+    quality: str = "best_effort"  #: best_effort | adaptive | strict (``engine.quality``)
+    min_steps: int = 1  #: adaptive quality never goes below this many steps
 
     @property
     def gen_frames(self) -> int:
@@ -76,6 +78,9 @@ class SessionSpec:
             raise InvalidInput(f"fps must be between 1 and 240, got {self.fps}", param="fps")
         if not 1 <= self.deadline_ms <= 3_600_000:
             raise InvalidInput("deadline_ms must be between 1 and 3600000", param="deadline_ms")
+        from reelserve.engine.quality import check_mode
+
+        check_mode(self.quality, self.min_steps, self.steps)
         return self
 
     def to_dict(self) -> dict[str, Any]:
