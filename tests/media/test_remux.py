@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,51 @@ def test_truncated_input_fails_whole_and_leaves_nothing(tmp_path: Path, make_cli
         concat([cut], tmp_path / "joined.mp4")
     assert not (tmp_path / "joined.mp4").exists()
     assert leftovers(tmp_path) == [] and leftovers(out) == []
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"), [("h264", "src.mp4"), ("h265", "src.mp4"), ("av1", "src.mp4"), ("av1", "src.mkv")]
+)
+def test_split_copies_packets_of_every_codec(
+    tmp_path: Path, make_clip: MakeClip, codec: str, name: str
+) -> None:
+    # AV1's decoder here is libdav1d, which has no encoder of that name: the split must not need one.
+    settings = EncodeSettings(codec=codec, preset="ultrafast", crf=20, gop=12)
+    source = make_clip(name, frames=ramp_frames(48), settings=settings).path
+    out = tmp_path / "chunks"
+    out.mkdir()
+    chunks = split_at_keyframes(source, 1.0, out)
+    assert [start for start, _, _ in chunks] == pytest.approx([0, 1])
+    assert all(probe(path).codec == probe(source).codec for _, _, path in chunks)
+    assert sum(probe(path).frames for _, _, path in chunks) == 48  # every packet lands in one chunk
+    # Stream copy: rejoined, the chunks decode to the source's very pixels. (Chunks are not decoded one
+    # by one here: x265's open GOPs put a cut's leading pictures in the next chunk; the analyze
+    # decoder handles that.)
+    rejoined = concat([path for _, _, path in chunks], tmp_path / "rejoined.mp4")
+    whole = [f.rgb for f in decode_frames(source)]
+    again = [f.rgb for f in decode_frames(rejoined)]
+    assert len(again) == len(whole) == 48
+    assert all((a == b).all() for a, b in zip(whole, again, strict=True))
+
+
+def test_unsupported_codec_is_a_clear_media_error(tmp_path: Path) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("the ffmpeg CLI makes the file (A64 multicolour, a codec FFmpeg cannot decode)")
+    path = tmp_path / "a64.nut"
+    cmd = [
+        ffmpeg,
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x200:d=0.5:r=24",
+        "-c:v",
+        "a64multi",
+    ]
+    subprocess.run([*cmd, str(path)], check=True)
+    with pytest.raises(MediaError, match="unsupported video codec"):
+        split_at_keyframes(path, 1.0, tmp_path)
+    with pytest.raises(MediaError, match="unsupported video codec"):
+        probe(path)

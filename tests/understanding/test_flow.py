@@ -22,7 +22,7 @@ def _comparable(result: dict) -> dict:
 
 
 def test_chunked_and_combined_agree(clips: dict[str, Clip]) -> None:
-    videos = [clips["h264"].path, clips["h265"].path]
+    videos = [clips["h264"].path, clips["h265"].path, clips["av1"].path]
     chunked = analyze_videos(videos, spec(tasks=ALL, mode="chunked")).results
     combined = analyze_videos(videos, spec(tasks=ALL, mode="combined")).results
     for a, b in zip(chunked, combined, strict=True):

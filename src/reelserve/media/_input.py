@@ -40,7 +40,13 @@ def open_video(
     try:
         if not container.streams.video:
             raise MediaError(f"{source} has no video stream; pass a video file")
-        yield container, container.streams.video[0]
+        stream = container.streams.video[0]
+        if stream.codec_context is None:  # PyAV names a stream's codec only through a decoder for it
+            raise MediaError(
+                f"{source}: unsupported video codec (this FFmpeg build has no decoder for it); "
+                "convert the file to H.264, H.265, VP9 or AV1"
+            )
+        yield container, stream
     except av.FFmpegError as exc:
         raise MediaError(f"reading {source} failed; the file is corrupt or truncated ({exc})") from exc
     finally:

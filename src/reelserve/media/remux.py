@@ -3,6 +3,12 @@
 Both copy compressed packets and only rewrite their timestamps, so they run at disk speed and
 never change a pixel. The price: cuts can only fall on keyframes, and concatenated inputs must
 share codec parameters (same encoder settings), since one MP4 track has one decoder setup.
+
+Nothing here decodes, or needs an encoder: keyframes are the demuxer's packet flags, and output
+tracks copy the source's codec parameters (``opaque=True``; PyAV otherwise looks up an *encoder* by
+the decoder's name, which fails for AV1, whose decoder here is libdav1d and has no encoder). So AV1,
+H.265 and H.264 all split alike. The only requirement is that this FFmpeg build knows the codec at
+all (has a decoder for it, which is how PyAV names a stream's codec; `open_video` refuses others).
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ class KeyframeChunk(NamedTuple):
     start_s: float  #: where the chunk starts in the source (a keyframe's presentation time)
     end_s: float  #: where the next chunk starts (or the source ends)
     path: Path  #: the chunk as a standalone MP4 whose timestamps start at 0
+
+
+def _copy_stream(out: av.container.OutputContainer, template: av.video.stream.VideoStream) -> Any:
+    """A track in ``out`` with ``template``'s codec parameters, for stream copy (no encoder needed)."""
+    return out.add_stream_from_template(template, opaque=True)
 
 
 def _signature(stream: av.video.stream.VideoStream) -> tuple[object, ...]:
@@ -134,7 +145,7 @@ def _append_all(inputs: Sequence[str | os.PathLike[str]], out: av.container.Outp
     for path in inputs:
         with open_video(path) as (container, stream):
             if out_stream is None:
-                out_stream = out.add_stream_from_template(stream)
+                out_stream = _copy_stream(out, stream)
             for packet in timeline.append(container, stream):
                 packet.stream = out_stream
                 out.mux(packet)
@@ -149,7 +160,7 @@ class _ChunkFile:
         self.path, self.start_pts, self.start_s = path, start_pts, start_s
         self.tmp = temp_path_for(path)
         self.container = av.open(str(self.tmp), "w", format="mp4", container_options=_MP4)
-        self.stream = self.container.add_stream_from_template(template)
+        self.stream = _copy_stream(self.container, template)
 
     def write(self, packet: _Packet, dts: int, pts: int) -> None:
         # Rebase so the chunk's first keyframe is presented at 0; earlier dts (B-frames) go negative,

@@ -106,8 +106,9 @@ class _Run:
         try:
             chunks = split_at_keyframes(source, self.spec.chunk_seconds, out)
         except Exception as exc:
-            # Remuxing cannot handle every stream (e.g. AV1 here); decoding the source whole is always
-            # right, it only gives up parallelism within this video. Real damage fails in the decoder.
+            # Remuxing may refuse a stream the decoder still reads (e.g. a container whose timestamps
+            # MP4 cannot hold); decoding the source whole is always right, it only gives up parallelism
+            # within this video. Real damage fails in the decoder.
             chunks = [KeyframeChunk(0.0, info.duration_s, Path(source))]
             split_note = f"not split ({_error(exc)['message']}); decoded as one chunk"
         meta = {
