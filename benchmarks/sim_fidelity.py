@@ -241,12 +241,24 @@ def main() -> None:
     for r in range(args.repeats):
         rounds.append(one_round(args, trace, profiler))
         print(f"round {r + 1}:", json.dumps(rounds[-1]), flush=True)
+    # a round is "steady" when the profile measured after the engine run is within ±15% of the one
+    # before (the machine's speed did not move under the engine); declared before looking at the ratios
+    steady = [x for x in rounds if all(0.85 <= v <= 1.15 for v in x["profile_drift"].values())]
     summary = {
-        name: {q: round(float(np.median([x[name][q]["ratio"] for x in rounds])), 3) for q in ("p50", "p99")}
+        f"{name}{suffix}": {
+            q: round(float(np.median([x[name][q]["ratio"] for x in group])), 3) for q in ("p50", "p99")
+        }
         for name in ("continuous", "chunk_level", "continuous_in_run_scale")
+        for suffix, group in (("", rounds), (" (steady rounds)", steady))
+        if group
     }
-    result = {"trace": trace, "median_ratio_sim_over_engine": summary, "rounds": rounds}
-    print(json.dumps(summary, indent=2))
+    result = {
+        "trace": trace,
+        "rounds_steady": f"{len(steady)}/{len(rounds)}",
+        "median_ratio_sim_over_engine": summary,
+        "rounds": rounds,
+    }
+    print(json.dumps({"rounds_steady": result["rounds_steady"], **summary}, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
