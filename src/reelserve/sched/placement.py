@@ -87,15 +87,19 @@ class _Cluster:
         base = [0.0] * n
         tokens = [0] * n
         index = self.index
-        for s in sessions:  # one pass; this runs every control tick
+        members = self.members
+        for s in sessions:  # one pass; this runs every control tick and on every resume (hot: no calls)
             i = index.get(s.worker) if s.worker is not None else None
             if i is None:
                 continue
-            self.members[i].append(s)
+            members[i].append(s)
             if s.active:
                 load[i] += 1
-                base[i] = max(base[i], session_base_ms(s.compute_units, s.resolution, s.frames))
-                tokens[i] = max(tokens[i], s.prompt_tokens)
+                b = session_base_ms(s.compute_units, s.resolution, s.frames)
+                if b > base[i]:
+                    base[i] = b
+                if s.prompt_tokens > tokens[i]:
+                    tokens[i] = s.prompt_tokens
         self.load = np.array(load, dtype=np.float64)
         self.resident = np.array([len(m) for m in self.members], dtype=np.float64)
         self.base = np.array(base, dtype=np.float64)
