@@ -25,6 +25,7 @@ runner = CliRunner()
         ({"timeout_s": 0.0}, "--timeout"),
         ({"latency_bound_s": -2.0}, "--latency-bound"),
         ({"delivery": ()}, "--delivery"),
+        ({"search_queries": 0}, "--search-queries must be at least 1"),
     ],
 )
 def test_bad_configurations_are_refused(overrides: dict, message: str) -> None:

@@ -133,10 +133,13 @@ def test_poisson_arrivals_are_deterministic_under_a_seed(server: str, tmp_path: 
 def test_server_scenario_rate_search_over_http(server: str, settings: FakeSettings, tmp_path: Path) -> None:
     settings.model_delay_s = 0.02
     cfg = small(server, tmp_path, api=Api.SYNC, scenario=Scenario.SERVER, rate=10.0, queries=6,
-                latency_bound_s=5.0, search_trials=2)  # fmt: skip
+                latency_bound_s=5.0, search_trials=2, search_queries=3)  # fmt: skip
     search = run(cfg)["rate_search"]
     assert [t["rate"] for t in search["trials"]] == [10.0, 20.0]
     assert search["best_rate"] == 20.0 and all(t["passed"] for t in search["trials"])
+    rows = read_jsonl(tmp_path / "queries.jsonl")
+    assert sum(r["phase"] == "performance" for r in rows) == 6  # the main run keeps --queries
+    assert sum(r["phase"].startswith("search:") for r in rows) == 2 * 3  # each trial --search-queries
 
 
 def test_offline_concurrency_caps_queries_in_flight(

@@ -47,6 +47,9 @@ def bench(
     ] = None,
     search_quantile: Annotated[float, typer.Option(help="Percentile the latency bound applies to")] = 0.99,
     search_trials: Annotated[int, typer.Option(help="Rates tried by the search")] = 6,
+    search_queries: Annotated[
+        int | None, typer.Option(help="Queries per search trial; default --queries")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Per-query timeout, seconds")] = 600.0,
     model: Annotated[str, typer.Option(help="Model name sent with each request")] = "tiny-wan",
     size: Annotated[str, typer.Option(help="WIDTHxHEIGHT")] = "256x256",
@@ -88,6 +91,7 @@ def bench(
             latency_bound_s=latency_bound,
             search_quantile=search_quantile,
             search_trials=search_trials,
+            search_queries=search_queries,
             model=model,
             width=width,
             height=height,

@@ -91,6 +91,7 @@ class BenchConfig:
     latency_bound_s: float | None = None  #: server scenario: search the highest rate meeting it
     search_quantile: float = 0.99  #: which latency percentile the bound applies to
     search_trials: int = 6  #: at most this many rates tried in the search
+    search_queries: int | None = None  #: queries per search trial; None = --queries
     model: str = _DEFAULTS.model
     width: int = _DEFAULTS.width
     height: int = _DEFAULTS.height
@@ -125,6 +126,7 @@ class BenchConfig:
             "--steps": self.steps,
             "--stream-chunks": self.stream_chunks,
             "--chunk-frames": self.chunk_frames,
+            "--search-queries": 1 if self.search_queries is None else self.search_queries,
             "--width": self.width,
             "--height": self.height,
         }

@@ -160,6 +160,8 @@ class _Bench:
 
     async def _search(self, queries: list[Query]) -> dict[str, Any]:
         cfg = self.cfg
+        if cfg.search_queries is not None and cfg.search_queries != len(queries):
+            queries = build_queries(self.prompts, cfg.search_queries, cfg.seed, "performance")
 
         async def trial(rate: float) -> tuple[list[float], int]:
             result = await self._phase(
