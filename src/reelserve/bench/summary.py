@@ -118,6 +118,7 @@ def delivery_row(perf: dict[str, Any]) -> dict[str, Any]:
     """One delivery mode in the comparison table: bytes moved per video and time."""
     lat = perf.get("latency_s", {})
     transfer = perf.get("intervals_s", {}).get("transfer", {})
+    deliver = perf.get("intervals_s", {}).get("deliver", {})
     return {
         "completed": perf["completed"],
         "failed": perf["failed"],
@@ -125,5 +126,7 @@ def delivery_row(perf: dict[str, Any]) -> dict[str, Any]:
         "e2e_mean_s": lat.get("mean"),
         "e2e_p90_s": lat.get("p90"),
         "transfer_mean_s": transfer.get("mean"),
+        "deliver_mean_s": deliver.get("mean"),  # encoded → complete: independent of model-time noise
+        "deliver_p90_s": deliver.get("p90"),
         "videos_per_s": perf["videos_per_s"],
     }

@@ -50,6 +50,7 @@ INTERVALS: dict[str, tuple[str, str]] = {
     "transfer": ("first_byte", "complete"),  # the video's bytes in flight
     "server": ("queued", "encoded"),  # everything the server did
     "to_encoded": ("issued", "encoded"),  # "done" = encoded video available for download
+    "deliver": ("encoded", "complete"),  # MP4 ready → last byte at the client: what delivery costs
     "e2e": ("issued", "complete"),  # Option B: including encode and transmission
     "e2e_from_scheduled": ("scheduled", "complete"),  # includes client-side queueing (offline)
 }
