@@ -189,3 +189,9 @@ def test_a_saturated_cluster_still_rebalances_into_free_memory() -> None:
         [*over, *full, SessionView("n", None)], workers, 0.0, PlacementParams(rebalance=False)
     )
     assert new.unplaced == ("n",)
+
+
+def test_no_worker_up_leaves_everything_unplaced_without_failing() -> None:
+    sessions = [SessionView("a", None), SessionView("b", None, streaming=True)]
+    d = plan_placement(sessions, [], 0.0, PlacementParams())
+    assert d.unplaced == ("b", "a") and d.moves == () and d.bottleneck_ms == 0.0

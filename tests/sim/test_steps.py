@@ -53,3 +53,23 @@ def test_continuous_needs_step_level_figures() -> None:
         run_streaming(workload, CLUSTER, resolve_policy("continuous"), seed=0, cost=ChunkCost((80.0,), 5.0))
     with pytest.raises(InvalidInput):
         ChunkCost((80.0,), 5.0, 1.0, (), (50.0,), 3)
+
+
+def test_continuous_batching_loses_nothing_under_migration_offload_and_evictions() -> None:
+    from reelserve.sim.workload import StreamingShape, WorkloadParams, build_workload
+
+    shape = StreamingShape(sessions=120, hours=0.1, burstiness=2.0, mean_active_s=90.0)
+    workload = build_workload("streaming", WorkloadParams(streaming=shape), seed=5)
+    cluster = ClusterSpec(gpus=8, capacity=4, memory_slots=8, spot_share=0.5, evictions_per_h=30.0)
+    cost = ChunkCost((300.0, 400.0), 20.0, 1.0, (50.0, 60.0), (100.0, 160.0), 4)  # 0.3-0.4 s a chunk
+    summary, world = run_streaming(
+        workload, cluster, resolve_policy("closed-loop+offload+continuous"), 1, cost
+    )
+    assert summary["evictions"] > 0 and summary["migrations"] > 0 and summary["offloads"] > 0
+    assert summary["completed"] + summary["unfinished"] == len(workload.sessions)
+    for w in world.workers.values():
+        assert set(w.steps_left) <= set(w.sessions)  # a running chunk belongs to a session held there
+        assert all(0 < left <= 4 for left in w.steps_left.values())
+    assert 1.0 <= summary["mean_chunk_batch"] <= 4.0
+    again, _ = run_streaming(workload, cluster, resolve_policy("closed-loop+offload+continuous"), 1, cost)
+    assert again == summary

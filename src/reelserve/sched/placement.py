@@ -195,6 +195,8 @@ def _without_ms(c: _Cluster, w: int, s: SessionView) -> float:
 
 def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move | None:
     lat = c.latency()
+    if not lat.size:  # no worker up (e.g. every spot GPU evicted at once)
+        return None
     w = int(np.argmax(lat))
     worst = float(lat[w])
     if worst <= 0:
