@@ -7,6 +7,7 @@ is known in advance; the workers, the stream and the frames are real."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from reelserve.engine.quality import CostModel
 from reelserve.sched.latency import Profile
-from tests.engine.conftest import Server
+from tests.engine.conftest import Server, wait_for
 
 STEP_100MS = Profile("tiny-wan", "cpu", step_fixed_ms=100.0, step_ms_per_mvoxel=0.0)
 ASK: dict[str, Any] = {"num_inference_steps": 8, "deadline_ms": 500, "max_chunks": 2, "seed": 5}
@@ -75,3 +76,57 @@ def test_bad_quality_settings_are_422_or_400(server: Server) -> None:
         bad_min = c.post("/v1/sessions", json={"prompt": "a kite", "num_inference_steps": 2, "min_steps": 3})
     assert bad_mode.status_code == 422
     assert bad_min.status_code == 400 and "min_steps must be between 1" in bad_min.text
+
+
+#: 100 ms per step at 32x32x5, proportional to voxels (16x16x5: 25 ms): size rungs pay off
+PER_VOXEL = Profile("tiny-wan", "cpu", step_fixed_ms=0.0, step_ms_per_mvoxel=100.0 / (32 * 32 * 5 / 1e6))
+JOB: dict[str, Any] = {"prompt": "a slow pan", "size": "32x32", "num_frames": 5, "num_inference_steps": 8}
+
+
+def _job(server: Server, **body: Any) -> Any:
+    with server.client() as c:
+        return c.post("/v1/videos", json={**JOB, "deadline": time.time() + 0.5, **body})
+
+
+def _wait_done(server: Server, vid: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        with server.client() as c:
+            v = c.get(f"/v1/videos/{vid}").json()
+        return v if v["status"] in ("completed", "failed") else None
+
+    return wait_for(done, 240, "the job")  # type: ignore[no-any-return]
+
+
+def test_adaptive_job_runs_at_a_smaller_size_and_says_so(server: Server) -> None:
+    mgr = server.manager
+    before, mgr.cost = mgr.cost, CostModel(PER_VOXEL, calibrate=False)
+    try:
+        r = _job(server, quality="adaptive", min_steps=8)  # no step rung: the size rung must do it
+    finally:
+        mgr.cost = before
+    assert r.status_code in (200, 201, 202), r.text
+    video = r.json()
+    q = video["engine"]["quality"]
+    assert video["size"] == "16x16" and video["num_inference_steps"] == 8
+    assert q["degraded"] and q["size"] == "16x16" and q["asked"]["size"] == "32x32"
+    final = _wait_done(server, video["id"])
+    assert final["status"] == "completed" and final["engine"]["steps_run"] == 8
+    assert final["engine"]["workers"] and final["engine"]["devices"] == ["cpu"]
+    assert final["engine"]["max_batch"] >= 1 and final["engine"]["queue_wait_s"] >= 0
+
+
+def test_strict_job_with_an_unmeetable_deadline_is_refused(server: Server, fixed_cost: None) -> None:
+    r = _job(server, quality="strict")
+    assert r.status_code == 409 and "deadline cannot be met" in r.text
+    late = _job(server, quality="adaptive", deadline=time.time() - 5)
+    assert late.status_code == 409 and "job rejected (adaptive quality)" in late.text
+
+
+def test_adaptive_job_with_fewer_steps_runs_those_steps(server: Server, fixed_cost: None) -> None:
+    r = _job(server, quality="adaptive", min_steps=2)
+    assert r.status_code in (200, 201, 202), r.text
+    video = r.json()
+    steps = video["num_inference_steps"]
+    assert 2 <= steps < 8 and video["engine"]["quality"]["steps"] == steps
+    final = _wait_done(server, video["id"])
+    assert final["status"] == "completed" and final["engine"]["steps_run"] == steps

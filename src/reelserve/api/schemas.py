@@ -64,6 +64,12 @@ class VideoCreate(GenerationFields):
     prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT, description="Never logged.")
     priority: Literal["interactive", "batch"] = "interactive"
     deadline: float | None = Field(None, ge=0, le=1e11, allow_inf_nan=False, description="Unix seconds.")
+    quality: Literal["best_effort", "adaptive", "strict"] = Field(
+        "best_effort",
+        description="With a deadline: adaptive runs fewer steps, a smaller size or a lower fps when the "
+        "deadline would be missed (409 if nothing meets it); strict: 409 unless it meets it as asked.",
+    )
+    min_steps: int | None = Field(None, ge=1, le=1000, description="Adaptive quality's lowest step count.")
 
 
 class VideoRemix(_Strict):
@@ -131,6 +137,10 @@ class Video(BaseModel):
     stages: list[StageProgress] = Field(default_factory=list)
     time_split_s: dict[str, float] = Field(default_factory=dict)
     bottleneck: str | None = None
+    engine: dict[str, Any] | None = Field(
+        default=None,
+        description="Model worker(s) and device(s), batch, preemptions, waits, quality decision.",
+    )
 
 
 class VideoList(BaseModel):

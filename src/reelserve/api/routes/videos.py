@@ -21,7 +21,9 @@ from reelserve.api.present import intervals, to_video
 from reelserve.api.schemas import Video, VideoCreate, VideoDeleted, VideoList, VideoRemix
 from reelserve.core.errors import Conflict, InvalidInput, NotFound
 from reelserve.core.ids import sha256_bytes
-from reelserve.core.records import GenerationSpec, Job, JobStatus, Priority
+from reelserve.core.records import GenerationSpec, Job, JobStatus, Priority, StageRecord
+from reelserve.engine.admission import admit_job, engine_cost
+from reelserve.engine.facts import job_engine_facts
 from reelserve.store.governance import Principal
 from reelserve.store.stats import job_with_stages
 
@@ -79,10 +81,20 @@ async def _create(request: Request, principal: Principal, key: str | None) -> Jo
             "content_type": ref.content_type,
         }
     spec = spec_from_fields(req.prompt, req)
+    budget = None if req.deadline is None else req.deadline - time.time()
+    spec, quality = admit_job(spec, req.quality, req.min_steps, budget, services.metrics.queued(),
+                              *engine_cost(request.app))  # fmt: skip
+    if quality is not None:
+        extra["quality"] = quality
     key = check_idempotency_key(key)
     return await run_in_threadpool(
         _admit, services, principal, spec, extra, priority=req.priority, deadline=req.deadline, key=key
     )
+
+
+def _video(job: Job, stages: list[StageRecord] | None = None) -> Video:
+    """The Video object with the engine's facts (worker, batch, preemptions, waits, quality decision)."""
+    return to_video(job, stages).model_copy(update={"engine": job_engine_facts(job, stages or [])})
 
 
 def _poll_header(response: Response, job: Job, services: Any) -> None:
@@ -100,7 +112,7 @@ async def create_video(request: Request, response: Response, principal: Writer, 
     """Create a video job (JSON, or multipart with an optional `input_reference` file)."""
     job = await _create(request, principal, key)
     _poll_header(response, job, _services(request))
-    return to_video(job)
+    return _video(job)
 
 
 @router.post(
@@ -163,7 +175,7 @@ def list_videos(
     page = jobs[:limit]
     services.audit.record(event(principal, "video.list", principal.scope, count=len(page)))
     return VideoList(
-        data=[to_video(j) for j in page],
+        data=[_video(j) for j in page],
         first_id=page[0].id if page else None,
         last_id=page[-1].id if page else None,
         has_more=len(jobs) > limit,
@@ -189,7 +201,7 @@ async def retrieve_video(video_id: str, request: Request, principal: Reader) -> 
         raise NotFound(f"no video {video_id!r} in this project", param="video_id")
     services.audit.record(event(principal, "video.view", job.id))
     # Serialised here (the model is already valid): FastAPI would validate the returned model again.
-    reply = Response(to_video(job, stages).model_dump_json(), media_type="application/json")
+    reply = Response(_video(job, stages).model_dump_json(), media_type="application/json")
     _poll_header(reply, job, services)
     return reply
 
@@ -272,4 +284,4 @@ async def remix_video(video_id: str, request: Request, principal: Writer, key: I
         _admit, services, principal, spec, extra, priority=source.priority.value, deadline=None,
         key=check_idempotency_key(key), action="video.remix",
     )  # fmt: skip
-    return to_video(job)
+    return _video(job)
