@@ -7,6 +7,7 @@ random weights, real SQLite, real PyAV, a real ``reelserve serve --engine ray`` 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -31,10 +32,13 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reelserve.core.records import GenerationSpec, JobStatus  # noqa: E402
-from reelserve.engine.model.client import RemoteError  # noqa: E402
-from reelserve.engine.model.pool import PoolConfig  # noqa: E402
+from reelserve.engine.model.client import ModelWorkerClient, RemoteError  # noqa: E402
+from reelserve.engine.model.pool import ModelPool, PoolConfig  # noqa: E402
 from reelserve.engine.ray import RayBackend, RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
+from reelserve.engine.ray.actor import ThreadWorkerClient  # noqa: E402
 from reelserve.engine.ray.client import RayWorkerClient  # noqa: E402
+from reelserve.engine.sessions.manager import ManagerConfig, SessionManager  # noqa: E402
+from reelserve.engine.sessions.spec import SessionSpec  # noqa: E402
 from reelserve.pipeline.runner import JobRunner  # noqa: E402
 from reelserve.pipeline.submit import submit_generation  # noqa: E402
 from reelserve.store import FsBlobStore, Store, default_url, open_store  # noqa: E402
@@ -170,6 +174,43 @@ def test_a_killed_actor_s_job_resumes_from_its_checkpoint_with_no_step_redone(la
     assert state["steps_run"] == steps - state["resumed_from"]  # no step ran twice
     new = lane.client()  # the supervisor replaced the actor; the replacement ran the rest
     assert new.pid != old.pid
+
+
+class _InProcessPool(ModelPool):
+    """The local model worker's loop (``engine/model/worker.py``) on a thread of this process."""
+
+    def _new_client(self) -> ModelWorkerClient:
+        return ThreadWorkerClient(super()._new_client().cfg)
+
+
+async def _session_frames(pool: ModelPool, spec: SessionSpec) -> tuple[str, int]:
+    mgr = SessionManager(ManagerConfig(), pool=pool)
+    await mgr.start()
+    s = await mgr.create(spec)
+    mgr.begin(s)
+    assert s.task is not None
+    await asyncio.wait_for(s.task, 120)
+    await mgr.stop()
+    assert s.status.value == "finished", s.describe()
+    return str(s.describe()["frames_sha256"]), len(s.records)
+
+
+def test_a_session_s_chunks_come_from_the_actor_with_the_local_worker_s_frames(lane: Lane) -> None:
+    import torch
+
+    lane.client()
+    spec = SessionSpec("a kite over dunes", width=32, height=32, chunk_frames=4, max_chunks=2, seed=3)
+    on_ray = asyncio.run(_session_frames(lane.backend.pool, spec))  # the session manager shares the pool
+    local = _InProcessPool(PoolConfig(devices=("cpu",)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local.start()
+        on_local = asyncio.run(_session_frames(local, spec))
+    finally:
+        local.stop()
+        torch.set_num_threads(threads)
+    assert on_ray == on_local and on_ray[1] == 2
 
 
 def _free_port() -> int:
