@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from reelserve.core.errors import InvalidInput
-from reelserve.media import EncodeSettings, spritesheet, thumbnail
+from reelserve.media import EncodeSettings, FrameSampler, spritesheet, thumbnail
 from tests.media.conftest import MakeClip, ramp_frames, solid_frames
 
 
@@ -50,3 +50,34 @@ def test_bad_thumbnail_arguments(make_clip: MakeClip) -> None:
         spritesheet(path, count=0)
     with pytest.raises(InvalidInput):
         thumbnail(path, quality=0)
+
+
+def test_frame_sampler_picks_the_frames_the_file_functions_decode(make_clip: MakeClip) -> None:
+    """Fed the frames in batches, the sampler keeps just the thumbnail's and the tiles' frames, and
+    its pictures match those decoded from the (lossless) file: the encoder loop never re-decodes."""
+    frames = ramp_frames(48)
+    clip = make_clip(frames=frames, settings=EncodeSettings(preset="ultrafast", crf=0))
+    sampler = FrameSampler(48, 24.0, thumb_at_s=0.75, count=6, columns=3)
+    for start in range(0, 48, 17):  # uneven batches, as segments come
+        sampler.offer(start, frames[start : start + 17])
+    assert len(sampler._kept) == 7  # 6 tiles + the thumbnail, nothing else held
+    from_file = spritesheet(clip.path, count=6, columns=3, tile_width=32)
+    from_memory = sampler.spritesheet(tile_width=32)
+    assert from_memory.times_s == from_file.times_s
+    assert (from_memory.columns, from_memory.rows, from_memory.tile_height) == (3, 2, 24)
+    a = np.asarray(Image.open(io.BytesIO(from_memory.jpeg)), dtype=float)
+    b = np.asarray(Image.open(io.BytesIO(from_file.jpeg)), dtype=float)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 2.0  # same frames (neighbours differ by 4 levels)
+    thumb_mem = np.asarray(Image.open(io.BytesIO(sampler.thumbnail(max_width=64))), dtype=float)
+    thumb_file = np.asarray(Image.open(io.BytesIO(thumbnail(clip.path, 0.75, max_width=64))), dtype=float)
+    assert thumb_mem.shape == thumb_file.shape == (48, 64, 3)
+    assert np.abs(thumb_mem - thumb_file).mean() < 2.0
+
+
+def test_frame_sampler_refuses_what_it_never_saw() -> None:
+    sampler = FrameSampler(10, 10.0, count=4)
+    sampler.offer(0, np.zeros((5, 16, 16, 3), np.uint8))
+    with pytest.raises(InvalidInput, match="never offered"):
+        sampler.spritesheet()
+    with pytest.raises(InvalidInput):
+        FrameSampler(0, 10.0)

@@ -38,3 +38,25 @@ def out_dir(tmp_path: Path) -> Path:
     d = tmp_path / "out"
     d.mkdir()
     return d
+
+
+def kill_at_step(
+    store: SqlStore, runner: JobRunner, job_id: str, step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the job until denoising reaches ``step``, then die there as a killed process would
+    (after the checkpoint of that step was recorded); the model's step is restored afterwards."""
+    from reelserve.models.wan import WanT2V
+
+    real_step = WanT2V.step
+
+    def dying_step(self, state, cond):  # type: ignore[no-untyped-def]
+        if state.step == step:
+            raise KeyboardInterrupt
+        return real_step(self, state, cond)
+
+    monkeypatch.setattr(WanT2V, "step", dying_step)
+    claimed = store.claim_job(runner.worker_id, runner.lease_s, job_id=job_id)
+    assert claimed is not None
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(claimed)
+    monkeypatch.setattr(WanT2V, "step", real_step)

@@ -19,7 +19,7 @@ from reelserve.pipeline import generate as generate_mod
 from reelserve.pipeline.runner import JobRunner
 from reelserve.pipeline.submit import submit_generation
 from reelserve.store import FsBlobStore, SqlStore, sweep
-from tests.pipeline.conftest import tiny_spec
+from tests.pipeline.conftest import kill_at_step, tiny_spec
 
 
 def _run(store: SqlStore, runner: JobRunner, spec_kwargs: dict[str, object] | None = None, **kw: object):  # type: ignore[no-untyped-def]
@@ -132,21 +132,7 @@ def test_resume_from_a_latent_checkpoint_is_bit_identical(
     reference = _run(store, runner, {"steps": 4})
     ref_hash = _manifest(store, blobs, reference.id)["frames_sha256"]
     job, _ = submit_generation(store, tiny_spec(steps=4))
-    claimed = store.claim_job(runner.worker_id, runner.lease_s, job_id=job.id)
-
-    from reelserve.models.wan import WanT2V
-
-    real_step = WanT2V.step
-
-    def dying_step(self, state, cond):  # type: ignore[no-untyped-def]
-        if state.step == 3:
-            raise KeyboardInterrupt  # killed after the checkpoint of step 3 was recorded
-        return real_step(self, state, cond)
-
-    monkeypatch.setattr(WanT2V, "step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(claimed)  # type: ignore[arg-type]
-    monkeypatch.setattr(WanT2V, "step", real_step)
+    kill_at_step(store, runner, job.id, 3, monkeypatch)  # after the checkpoint of step 3 was recorded
     store.requeue(job.id)
     finished = runner.run(store.claim_job(runner.worker_id, runner.lease_s, job_id=job.id))  # type: ignore[arg-type]
     assert finished.status is JobStatus.SUCCEEDED

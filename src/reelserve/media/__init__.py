@@ -23,7 +23,7 @@ from reelserve.media.encode import EncodeResult, VideoWriter, encode_video
 from reelserve.media.fmp4 import FragmentedEncoder
 from reelserve.media.probe import VideoInfo, probe
 from reelserve.media.remux import KeyframeChunk, concat, split_at_keyframes
-from reelserve.media.thumbs import Spritesheet, spritesheet, thumbnail
+from reelserve.media.thumbs import FrameSampler, Spritesheet, spritesheet, thumbnail
 
 __all__ = [
     "CODECS",
@@ -32,6 +32,7 @@ __all__ = [
     "EncodeSettings",
     "EncoderChoice",
     "FragmentedEncoder",
+    "FrameSampler",
     "KeyframeChunk",
     "Spritesheet",
     "VideoInfo",

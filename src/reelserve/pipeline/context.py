@@ -10,12 +10,25 @@ from typing import Any
 
 import numpy as np
 
-from reelserve.core.errors import StorageError
+from reelserve.core.errors import NotFound, StorageError
 from reelserve.core.records import Artifact, BlobRef, GenerationSpec, Job, StageRecord
 from reelserve.pipeline.progress import NullProgress, ProgressSink
 from reelserve.store.base import BlobStore, Store
 
-__all__ = ["StageContext"]
+__all__ = ["IntermediateLost", "StageContext"]
+
+
+class IntermediateLost(StorageError):
+    """A scratch intermediate a DONE stage recorded is missing or corrupt (scratch blobs are not
+    fsynced, so an OS crash can lose one; retention can expire one). The runner marks the stage
+    segment that made it as pending and runs the job again from there."""
+
+    code = "intermediate_lost"
+
+    def __init__(self, message: str, *, stage: str, segment: int) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.segment = segment
 
 
 @dataclass
@@ -31,6 +44,17 @@ class StageContext:
     #: How long intermediates (checkpoints, frames) live after they are written.
     scratch_ttl_s: float = 7 * 24 * 3600.0
     records: dict[tuple[str, int], StageRecord] = field(default_factory=dict)
+    #: Set by the runner while the last segment of a stage that stamps the job runs
+    #: ("generated", "encoded"); the segment's DONE checkpoint takes it via `job_stamp`.
+    stamp: str | None = None
+
+    def job_stamp(self) -> dict[str, float] | None:
+        """``job_timings`` for a DONE checkpoint: the stage's job timestamp, when this segment is
+        the stage's last (then the runner writes no separate transaction for it)."""
+        if self.stamp is None:
+            return None
+        stamp, self.stamp = self.stamp, None
+        return {stamp: time.time()}
 
     def record(self, stage: str, segment: int = 0) -> StageRecord | None:
         return self.records.get((stage, segment))
@@ -61,6 +85,18 @@ class StageContext:
 
     def load_array(self, ref: BlobRef) -> np.ndarray:
         return np.load(io.BytesIO(self.read_verified(ref)), allow_pickle=False)
+
+    def load_intermediate(self, name: str, stage: str, segment: int) -> np.ndarray:
+        """The array artifact ``name`` that segment ``segment`` of ``stage`` made; raises
+        `IntermediateLost` (so that segment runs again) when it is gone or corrupt."""
+        art = self.find_artifact(name)
+        try:
+            if art is None:
+                raise NotFound(f"no artifact {name!r}")
+            return self.load_array(art.blob)
+        except (NotFound, StorageError) as exc:
+            message = f"{name} of job {self.job.id} is lost ({exc}); {stage} segment {segment} runs again"
+            raise IntermediateLost(message, stage=stage, segment=segment) from exc
 
     def meta(self) -> dict[str, Any]:
         return {"job": self.job.id, "model": self.spec.model}

@@ -7,12 +7,14 @@ checkpoint and continues at its step; the result is bit-identical to an uninterr
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from reelserve.core.errors import NotFound, StorageError
 from reelserve.core.ids import sha256_bytes
 from reelserve.core.records import StageStatus
 from reelserve.models.registry import load_model
@@ -21,6 +23,8 @@ from reelserve.pipeline.context import StageContext
 from reelserve.pipeline.plan import OVERLAP_LATENT_FRAMES, Segment
 
 __all__ = ["run_generate_segment", "segment_seed"]
+
+log = logging.getLogger("reelserve.pipeline")
 
 
 def segment_seed(seed: int, segment: int) -> int:
@@ -31,10 +35,7 @@ def segment_seed(seed: int, segment: int) -> int:
 def _previous_latents(ctx: StageContext, segment: int) -> torch.Tensor | None:
     if segment == 0:
         return None
-    art = ctx.find_artifact(f"latents/{segment - 1}")
-    if art is None:
-        raise RuntimeError(f"segment {segment - 1} of {ctx.job.id} is done but its latents are missing")
-    latents = torch.from_numpy(ctx.load_array(art.blob))
+    latents = torch.from_numpy(ctx.load_intermediate(f"latents/{segment - 1}", "generate", segment - 1))
     return latents[:, :, -OVERLAP_LATENT_FRAMES:].contiguous()
 
 
@@ -46,7 +47,10 @@ def _restore_or_start(
     if rec is not None and rec.state.get("ckpt") is not None:
         art = ctx.find_artifact(f"ckpt/{seg.index}")
         if art is not None and art.blob.sha256 == rec.state["ckpt"]:
-            return model.load_state(ctx.read_verified(art.blob))
+            try:
+                return model.load_state(ctx.read_verified(art.blob))
+            except (NotFound, StorageError) as exc:  # an unsynced scratch blob an OS crash lost
+                log.warning("checkpoint lost; segment restarts", extra={"job": ctx.job.id, "code": exc.code})
     return model.start(
         seeds=[segment_seed(spec.seed, seg.index)],
         width=spec.width,
@@ -70,9 +74,8 @@ def run_generate_segment(ctx: StageContext, seg: Segment, n_segments: int) -> No
     resumed_from = state.step  # > 0 when a checkpoint saved us from redoing steps
     ctx.progress.stage_started(label, state.total)
     ctx.progress.advance(label, state.step)
-    ctx.store.checkpoint(
-        job_id, "generate", seg.index, StageStatus.RUNNING, timings={"load": t_load, "text": t_text}
-    )
+    # Load and text-encoding time ride on the segment's next checkpoint: no transaction of their own.
+    carry = {"load": t_load, "text": t_text}
     t_model = 0.0
     while not state.done:
         ctx.check()
@@ -90,11 +93,11 @@ def run_generate_segment(ctx: StageContext, seg: Segment, n_segments: int) -> No
                 seg.index,
                 StageStatus.RUNNING,
                 state={"step": state.step, "ckpt": ref.sha256, "resumed_from": resumed_from},
-                timings={"denoise": t_model, "io": time.perf_counter() - t2},
+                timings={**carry, "denoise": t_model, "io": time.perf_counter() - t2},
                 artifacts=[ctx.artifact(f"ckpt/{seg.index}", ref)],
                 job_progress=0.9 * done_frac,
             )
-            t_model = 0.0
+            carry, t_model = {}, 0.0
     ctx.progress.stage_finished(label)
     ctx.check()
     t3 = time.perf_counter()
@@ -117,10 +120,11 @@ def run_generate_segment(ctx: StageContext, seg: Segment, n_segments: int) -> No
             "frames_sha256": frames_sha,
             "resumed_from": resumed_from,
         },
-        timings={"denoise": t_model, "vae_decode": t_vae, "io": time.perf_counter() - t4},
+        timings={**carry, "denoise": t_model, "vae_decode": t_vae, "io": time.perf_counter() - t4},
         artifacts=[
             ctx.artifact(f"frames/{seg.index}", frames_ref),
             ctx.artifact(f"latents/{seg.index}", latents_ref),
         ],
         job_progress=0.9 * (seg.index + 1) / n_segments,
+        job_timings=ctx.job_stamp(),
     )

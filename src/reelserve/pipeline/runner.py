@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from reelserve.core.errors import Cancelled, Conflict, ReelserveError
 from reelserve.core.records import GenerationSpec, Job, JobStatus, StageStatus
-from reelserve.pipeline.context import StageContext
+from reelserve.pipeline.context import IntermediateLost, StageContext
 from reelserve.pipeline.jobkinds import StageDef, stages_for
 from reelserve.pipeline.progress import NullProgress, ProgressSink
 from reelserve.store.base import BlobStore, Store
@@ -27,6 +27,8 @@ from reelserve.store.base import BlobStore, Store
 __all__ = ["Drained", "JobRunner", "LeaseLost", "worker_identity"]
 
 log = logging.getLogger("reelserve.pipeline")
+
+MAX_REDOS = 3  #: stage segments redone per run because their scratch output was lost
 
 
 class Drained(BaseException):
@@ -104,10 +106,20 @@ class JobRunner:
             beat.stop()
 
     def _run_with_retries(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> Job:
-        attempt = 0
+        attempt = lost = 0
         while True:
             try:
                 self._run_stages(job, progress, beat)
+            except IntermediateLost as exc:
+                lost += 1
+                if lost > MAX_REDOS:
+                    log.error("intermediates keep getting lost", extra={"job": job.id, "code": exc.code})
+                    return self.store.finish_job(
+                        job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message
+                    )
+                log.warning("redoing a stage whose output was lost", extra={"job": job.id, "code": exc.code})
+                self.store.checkpoint(job.id, exc.stage, exc.segment, StageStatus.PENDING, state={})
+                continue
             except Cancelled:
                 log.info("job cancelled", extra={"job": job.id})
                 current = self.store.get_job(job.id)
@@ -178,12 +190,17 @@ class JobRunner:
             device=self.device,
         )
         for stage in stages_for(job.kind):
-            for segment in range(stage.segments(ctx)):
+            n_segments = stage.segments(ctx)
+            for segment in range(n_segments):
                 ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
                 rec = ctx.record(stage.name, segment)
                 if rec is not None and rec.status is StageStatus.DONE:
                     continue
                 ctx.check()
+                ctx.stamp = stage.stamp if segment == n_segments - 1 else None
                 self.stage_run(stage, ctx)(ctx, segment)
-            if stage.stamp:
-                self.store.update_job(job.id, timings={stage.stamp: time.time()})
+            if ctx.stamp is not None:
+                # The stage's last checkpoint did not carry the stamp (a stage function that does
+                # not pass ``ctx.job_stamp()``): write it on its own.
+                self.store.update_job(job.id, timings={ctx.stamp: time.time()})
+                ctx.stamp = None

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reelserve.core.records import StageStatus
+from reelserve.core.records import Artifact, StageStatus
 from reelserve.media.codecs import EncodeSettings
 from reelserve.media.encode import VideoWriter
+from reelserve.media.thumbs import FrameSampler, Spritesheet, spritesheet, thumbnail
 from reelserve.models.catalog import get_card
 from reelserve.pipeline.context import StageContext
 from reelserve.pipeline.generate import run_generate_segment
@@ -19,7 +20,9 @@ from reelserve.pipeline.jobkinds import StageDef, register_kind
 from reelserve.pipeline.manifest import build_manifest
 from reelserve.pipeline.plan import Segment, plan_segments
 
-__all__ = ["segments_of"]
+__all__ = ["SPRITE_TILES", "segments_of"]
+
+SPRITE_TILES = 16  #: tiles in a clip's spritesheet (fewer for a clip with fewer frames)
 
 
 def segments_of(ctx: StageContext) -> list[Segment]:
@@ -41,6 +44,8 @@ def _encode(ctx: StageContext, segment: int) -> None:
     settings = EncodeSettings(codec=spec.codec, crf=spec.crf, preset=spec.preset)
     ctx.progress.stage_started("encode", spec.num_frames)
     frames_hash = hashlib.sha256()
+    # The thumbnail and spritesheet come from the frames passing through, not from decoding the MP4.
+    pictures = FrameSampler(spec.num_frames, spec.fps, count=min(SPRITE_TILES, spec.num_frames))
     t_io = t_enc = 0.0
     written = 0
     with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
@@ -48,10 +53,8 @@ def _encode(ctx: StageContext, segment: int) -> None:
         for seg in plan:
             ctx.check()
             t0 = time.perf_counter()
-            art = ctx.find_artifact(f"frames/{seg.index}")
-            if art is None:
-                raise RuntimeError(f"frames of segment {seg.index} of {ctx.job.id} are missing")
-            frames = ctx.load_array(art.blob)
+            frames = ctx.load_intermediate(f"frames/{seg.index}", "generate", seg.index)
+            pictures.offer(written, frames)
             t1 = time.perf_counter()
             frames_hash.update(frames.data)
             writer.write(frames)
@@ -63,6 +66,13 @@ def _encode(ctx: StageContext, segment: int) -> None:
         result = writer.close()
         t_enc += time.perf_counter() - t2
     ref = out.ref
+    t3 = time.perf_counter()
+    sheet = pictures.spritesheet()
+    thumb, sprites = (
+        ctx.artifact(name, ctx.blobs.put_bytes(data, "durable", ".jpg"), final=True)
+        for name, data in (("thumbnail", pictures.thumbnail()), ("spritesheet", sheet.jpeg))
+    )
+    t_io += time.perf_counter() - t3
     ctx.progress.stage_finished("encode")
     ctx.store.checkpoint(
         ctx.job.id,
@@ -76,11 +86,22 @@ def _encode(ctx: StageContext, segment: int) -> None:
             "encoder": result.encoder,
             "fallback_reason": result.fallback_reason,
             "bytes": result.bytes,
+            "spritesheet": _grid_of(sheet),
         },
         timings={"encode": t_enc, "io": t_io},
-        artifacts=[ctx.artifact("video", ref, final=True)],
+        artifacts=[ctx.artifact("video", ref, final=True), thumb, sprites],
         job_progress=0.97,
+        job_timings=ctx.job_stamp(),
     )
+
+
+def _grid_of(sheet: Spritesheet) -> dict[str, int]:
+    return {
+        "columns": sheet.columns,
+        "rows": sheet.rows,
+        "tile_width": sheet.tile_width,
+        "tile_height": sheet.tile_height,
+    }
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -92,8 +113,23 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _pictures(ctx: StageContext, video_path: Path) -> tuple[dict[str, Artifact], dict[str, int]]:
+    """The thumbnail and spritesheet the encode stage made — or, for a job encoded before the encode
+    stage made them, decoded from the video now."""
+    arts = {a.name: a for a in ctx.store.get_artifacts(ctx.job.id)}
+    enc = ctx.record("encode", 0)
+    grid = None if enc is None else enc.state.get("spritesheet")
+    if grid is not None and "thumbnail" in arts and "spritesheet" in arts:
+        return {"thumbnail": arts["thumbnail"], "spritesheet": arts["spritesheet"]}, grid
+    sheet = spritesheet(video_path, count=min(SPRITE_TILES, ctx.spec.num_frames))
+    made = {
+        name: ctx.artifact(name, ctx.blobs.put_bytes(data, "durable", suffix=".jpg"), final=True)
+        for name, data in (("thumbnail", thumbnail(video_path)), ("spritesheet", sheet.jpeg))
+    }
+    return made, _grid_of(sheet)
+
+
 def _finalize(ctx: StageContext, segment: int) -> None:
-    from reelserve.media.thumbs import spritesheet, thumbnail
     from reelserve.models.registry import load_model
 
     t0 = time.perf_counter()
@@ -103,15 +139,11 @@ def _finalize(ctx: StageContext, segment: int) -> None:
         raise RuntimeError(f"job {ctx.job.id} reached finalize without an encoded video")
     video_path = ctx.blobs.path(video.blob)
     outputs: dict[str, dict[str, Any]] = {"video": _describe(video.blob)}
-    arts = [video]
-    sheet = spritesheet(video_path, count=min(16, ctx.spec.num_frames))
-    for name, data in (("thumbnail", thumbnail(video_path)), ("spritesheet", sheet.jpeg)):
-        ref = ctx.blobs.put_bytes(data, "durable", suffix=".jpg")
-        arts.append(ctx.artifact(name, ref, final=True))
-        outputs[name] = _describe(ref)
-    outputs["spritesheet"].update(
-        columns=sheet.columns, rows=sheet.rows, tile_width=sheet.tile_width, tile_height=sheet.tile_height
-    )
+    pictures, grid = _pictures(ctx, video_path)
+    arts = [video, *pictures.values()]
+    for name, art in pictures.items():
+        outputs[name] = _describe(art.blob)
+    outputs["spritesheet"].update(grid)
     spec = ctx.spec
     model = load_model(spec.model, None if spec.weights is None else Path(spec.weights), ctx.device)
     job = ctx.store.get_job(ctx.job.id) or ctx.job

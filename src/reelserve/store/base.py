@@ -153,9 +153,11 @@ class Store(Protocol):
         error_code: str | None = None,
         artifacts: Sequence[Artifact] = (),
         job_progress: float | None = None,
+        job_timings: dict[str, float] | None = None,
     ) -> StageRecord:
-        """Upsert one stage row and record its artifacts (and the job's progress) in ONE
-        transaction. ``timings`` are merged (seconds added per key)."""
+        """Upsert one stage row and record its artifacts (and the job's progress and timestamps)
+        in ONE transaction. ``timings`` are merged (seconds added per key); ``job_timings`` are
+        merged into the job's timestamps (a key is replaced)."""
         ...
 
     # -- artifacts and retention --------------------------------------------------------------

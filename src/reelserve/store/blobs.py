@@ -3,9 +3,19 @@
 Layout: ``root/<area>/<ab>/<cd>/<sha256><suffix>`` for the areas ``scratch`` (intermediates,
 expire) and ``durable`` (finals, never expired); in-flight writes live in ``root/<area>/.tmp/``
 (the same file system, so the final ``os.replace`` is atomic). Every write is temp file → flush →
-fsync → rename → fsync of the directory: a reader never sees a partial blob, and a blob that a
-checkpoint recorded survives a crash. Writing content that is already stored is a no-op that
-returns the same ref. Nothing is created on disk until the first write.
+rename, so a reader never sees a partial blob and a killed process loses nothing it wrote.
+
+What survives an operating-system crash or power loss depends on the area (``sync_areas``):
+- ``durable`` blobs are fsynced, file and directory, before the ref is returned: a final that a
+  checkpoint recorded survives anything the disk survives.
+- ``scratch`` blobs are not fsynced by default (each fsync costs 3–10 ms here, more than the rest of
+  a small job's bookkeeping). After an OS crash one may be missing or truncated; every reader checks
+  a scratch blob against its sha256 and treats a missing or corrupt one as lost, and the pipeline then
+  redoes the stage that made it (docs/durability.md). ``FsBlobStore(root, sync_areas=AREAS)``
+  fsyncs everything.
+
+Writing content that is already stored is a no-op that returns the same ref. Nothing is created on
+disk until the first write.
 """
 
 from __future__ import annotations
@@ -31,8 +41,12 @@ _TMP = ".tmp"
 class FsBlobStore:
     """``BlobStore`` on a local directory (see the module docstring for layout and atomicity)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, sync_areas: tuple[str, ...] = ("durable",)) -> None:
         self.root = Path(root)
+        unknown = set(sync_areas) - set(AREAS)
+        if unknown:
+            raise UnknownName("blob area", sorted(unknown)[0], AREAS, param="sync_areas")
+        self.sync_areas = frozenset(sync_areas)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -45,7 +59,7 @@ class FsBlobStore:
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
-                _sync(fh)
+                self._sync(fh, area)
             return self._commit(tmp, area, sha, suffix)
         except OSError as exc:
             raise self._write_failed(exc) from exc
@@ -61,7 +75,7 @@ class FsBlobStore:
                 while block := src.read(BLOCK_SIZE):
                     digest.update(block)
                     dst.write(block)
-                _sync(dst)
+                self._sync(dst, area)
             return self._commit(tmp, area, digest.hexdigest(), suffix)
         except FileNotFoundError as exc:
             if Path(path).exists():
@@ -135,10 +149,16 @@ class FsBlobStore:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
-            _sync_dir(target.parent)
+            if area in self.sync_areas:
+                _sync_dir(target.parent)
         except OSError as exc:
             raise self._write_failed(exc) from exc
         return self._ref(area, target)
+
+    def _sync(self, fh: BinaryIO, area: str) -> None:
+        fh.flush()
+        if area in self.sync_areas:
+            os.fsync(fh.fileno())
 
     def _write_failed(self, exc: OSError) -> StorageError:
         message = f"could not store a blob under {self.root} ({exc}); check disk space and permissions"
@@ -146,7 +166,10 @@ class FsBlobStore:
 
     def _stored(self, area: str, path: Path) -> BlobRef | None:
         """The ref of an already stored blob with its age reset (orphan collection keys on age),
-        or None when there is none."""
+        or None when there is none. In an area that is not fsynced a stored copy may be one an OS
+        crash cut short, so there the new content is always written over it."""
+        if area not in self.sync_areas:
+            return None
         try:
             os.utime(path)
             return self._ref(area, path)
@@ -196,19 +219,20 @@ class BlobWriter:
     ) -> None:
         try:
             if exc_type is None:
-                sha = _hash_and_sync(self.path)
+                sha = _hash_and_sync(self.path, self._area in self._store.sync_areas)
                 self._ref = self._store._commit(self.path, self._area, sha, self._suffix)
         finally:
             self.path.unlink(missing_ok=True)
 
 
-def _hash_and_sync(path: Path) -> str:
+def _hash_and_sync(path: Path, sync: bool) -> str:
     digest = hashlib.sha256()
     try:
         with open(path, "r+b") as fh:
             while block := fh.read(BLOCK_SIZE):
                 digest.update(block)
-            _sync(fh)
+            if sync:
+                os.fsync(fh.fileno())
     except FileNotFoundError as exc:
         raise InvalidInput(f"nothing was written to {path}; write the blob to the writer's `.path`") from exc
     return digest.hexdigest()
@@ -217,11 +241,6 @@ def _hash_and_sync(path: Path) -> str:
 def _suffix_of(ref: BlobRef) -> str:
     name = Path(ref.path).name
     return name[len(ref.sha256) :] if name.startswith(ref.sha256) else ""
-
-
-def _sync(fh: BinaryIO) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
 
 
 def _sync_dir(directory: Path) -> None:

@@ -259,10 +259,11 @@ class SqlStore:
         error_code: str | None = None,
         artifacts: Sequence[Artifact] = (),
         job_progress: float | None = None,
+        job_timings: dict[str, float] | None = None,
     ) -> StageRecord:
         now = time.time()
         with self._write() as conn:
-            self._lock_job(conn, job_id)
+            current = self._lock_job(conn, job_id)
             record = upsert_stage(
                 conn,
                 job_id,
@@ -276,10 +277,13 @@ class SqlStore:
                 now=now,
             )
             upsert_artifacts(conn, job_id, artifacts)
+            values: dict[str, Any] = {}
             if job_progress is not None:
-                conn.execute(
-                    sa.update(jobs).where(jobs.c.id == job_id).values(progress=job_progress, updated_at=now)
-                )
+                values["progress"] = job_progress
+            if job_timings:
+                values["timings"] = {**current.timings, **job_timings}
+            if values:
+                conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values, updated_at=now))
             return record
 
     # -- artifacts and retention --------------------------------------------------------------

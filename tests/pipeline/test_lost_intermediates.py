@@ -1,0 +1,95 @@
+"""Scratch blobs are not fsynced (docs/durability.md): after an OS crash one may be gone or cut short.
+The pipeline then redoes just the stage segment that made it, and the result is the same clip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reelserve.core.records import JobStatus, StageStatus
+from reelserve.pipeline.runner import Drained, JobRunner
+from reelserve.pipeline.submit import submit_generation
+from reelserve.store import FsBlobStore, SqlStore
+from tests.pipeline.conftest import kill_at_step, tiny_spec
+
+
+def _frames_hash(store: SqlStore, blobs: FsBlobStore, job_id: str) -> str:
+    art = {a.name: a for a in store.get_artifacts(job_id)}["manifest"]
+    return str(json.loads(blobs.get_bytes(art.blob))["frames_sha256"])
+
+
+def _cut_short(blobs: FsBlobStore, store: SqlStore, job_id: str, name: str) -> None:
+    """What a power loss does to a blob that was renamed into place but never fsynced."""
+    art = {a.name: a for a in store.get_artifacts(job_id)}[name]
+    path = blobs.path(art.blob)
+    path.write_bytes(path.read_bytes()[:10])
+
+
+def _run_all(store: SqlStore, runner: JobRunner, job_id: str) -> JobStatus:
+    store.requeue(job_id)
+    claimed = store.claim_job(runner.worker_id, runner.lease_s, job_id=job_id)
+    assert claimed is not None
+    return runner.run(claimed).status
+
+
+def test_lost_frames_redo_only_their_segment(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tiny_spec(num_frames=17, segment_frames=9)
+    reference, _ = submit_generation(store, spec)
+    assert _run_all(store, runner, reference.id) is JobStatus.SUCCEEDED
+    job, _ = submit_generation(store, spec)
+
+    def generated() -> bool:  # stop the worker once both segments are done, before encoding
+        return (
+            sum(r.stage == "generate" and r.status is StageStatus.DONE for r in store.get_stages(job.id)) == 2
+        )
+
+    stopping = JobRunner(store, blobs, lease_s=10.0, should_stop=generated)
+    claimed = store.claim_job(stopping.worker_id, stopping.lease_s, job_id=job.id)
+    with pytest.raises(Drained):
+        stopping.run(claimed)  # type: ignore[arg-type]
+    _cut_short(blobs, store, job.id, "frames/0")
+
+    from reelserve.pipeline import generate as generate_mod
+
+    real = generate_mod.run_generate_segment
+    calls: list[int] = []
+    monkeypatch.setattr(
+        "reelserve.pipeline.t2v.run_generate_segment", lambda c, s, n: (calls.append(s.index), real(c, s, n))
+    )
+    assert _run_all(store, runner, job.id) is JobStatus.SUCCEEDED
+    assert calls == [0]  # only the segment whose frames were lost ran again
+    assert _frames_hash(store, blobs, job.id) == _frames_hash(store, blobs, reference.id)
+
+
+def test_a_lost_solver_checkpoint_restarts_the_segment(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, _ = submit_generation(store, tiny_spec(steps=4))
+    assert _run_all(store, runner, reference.id) is JobStatus.SUCCEEDED
+    job, _ = submit_generation(store, tiny_spec(steps=4))
+    kill_at_step(store, runner, job.id, 3, monkeypatch)
+    _cut_short(blobs, store, job.id, "ckpt/0")
+    assert _run_all(store, runner, job.id) is JobStatus.SUCCEEDED
+    gen = next(r for r in store.get_stages(job.id) if r.stage == "generate")
+    assert gen.state["resumed_from"] == 0  # the corrupt checkpoint was not used
+    assert _frames_hash(store, blobs, job.id) == _frames_hash(store, blobs, reference.id)
+
+
+def test_only_durable_blobs_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    blobs = FsBlobStore(tmp_path)
+    blobs.put_bytes(b"intermediate", "scratch")
+    assert synced == []
+    blobs.put_bytes(b"final", "durable")
+    assert len(synced) == 2  # the file, then its directory
+    strict = FsBlobStore(tmp_path / "strict", sync_areas=("scratch", "durable"))
+    with strict.open_writer("scratch", ".bin") as writer:
+        writer.path.write_bytes(b"x" * 100)
+    assert len(synced) == 4
