@@ -41,6 +41,7 @@ class FakeSettings:
     timings: bool = True  #: put timings in the job object / headers
     path_dir: Path = field(default_factory=lambda: Path("/tmp"))
     apis: tuple[str, ...] = ("openai", "sync", "mlcommons", "streaming")  #: which route families exist
+    sync_raw: bool = True  #: False: /v1/videos/sync ignores delivery=raw and sends its MP4
     observed: dict[str, int] = field(default_factory=lambda: {"in_flight": 0, "max_in_flight": 0})
 
 
@@ -72,6 +73,7 @@ class _Fake:
         timings["generated"] = time.time()
         await asyncio.sleep(self.settings.encode_delay_s)
         timings["encoded"] = time.time()
+        timings["finished"] = time.time()  # stored: the job turns "completed"
 
     def check(self, body: Any) -> JSONResponse | None:
         if not isinstance(body, dict) or not body.get("prompt"):
@@ -145,13 +147,14 @@ class _Fake:
         finally:
             seen["in_flight"] -= 1
         delivery = request.query_params.get("delivery", "blob")
-        data, headers = self.video(body, "raw" if delivery == "raw" else "video")
+        raw = delivery == "raw" and self.settings.sync_raw
+        data, headers = self.video(body, "raw" if raw else "video")
         if self.settings.timings:
             headers["x-reelserve-timings"] = json.dumps(timings)
         headers["x-inference-time-s"] = f"{timings['generated'] - timings['started']:.6f}"
         if delivery == "reference":
             return JSONResponse(_reference(data, body), headers=headers)
-        return Response(data, media_type="video/mp4", headers=headers)
+        return Response(data, media_type="application/octet-stream" if raw else "video/mp4", headers=headers)
 
     async def blob(self, request: Request) -> Response:
         data, _ = self.video(dict(request.query_params), "video")

@@ -40,6 +40,19 @@ def test_raw_frames_are_encoded_client_side_for_scoring(server: str, tmp_path: P
     assert acc["scores"]["hard_checks_passed"] == 2 and acc["client_encode_s_mean"] > 0
 
 
+def test_a_server_that_ignores_raw_delivery_fails_each_query_clearly(
+    server: str, settings: FakeSettings, tmp_path: Path
+) -> None:
+    settings.sync_raw = False  # answers delivery=raw with its MP4, as reelserve's sync route does
+    cfg = small(server, tmp_path, api=Api.SYNC, mode=Mode.BOTH, queries=2, accuracy_queries=2,
+                delivery=(Delivery.RAW,))  # fmt: skip
+    summary = run(cfg)
+    for phase in (summary["performance"], summary["accuracy"]):
+        assert (phase["completed"], phase["failed"]) == (0, 2)
+        [(error, count)] = phase["errors"].items()
+        assert count == 2 and "no raw frames on this route" in error and "--api openai" in error
+
+
 def test_reference_delivery_fetches_the_video_outside_the_measured_time(server: str, tmp_path: Path) -> None:
     cfg = small(server, tmp_path, api=Api.MLCOMMONS, mode=Mode.ACCURACY, accuracy_queries=2,
                 delivery=(Delivery.REFERENCE,))  # fmt: skip

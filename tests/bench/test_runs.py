@@ -35,7 +35,9 @@ def test_openai_single_stream_reports_every_interval_in_order(
     assert len(rows) == 4
     for row in rows:
         assert _ordered(row), row["t"]
-        assert set(row["t"]) >= {"issued", "queued", "started", "generated", "encoded", "ready", "complete"}
+        stamps = {"issued", "queued", "started", "generated", "encoded", "finished", "ready", "complete"}
+        assert set(row["t"]) >= stamps
+        assert {"finalize", "deliver"} <= set(row["intervals"])
         assert row["intervals"]["model"] >= 0.03 - _CLOCK_SLACK_S
         assert row["intervals"]["encode"] >= 0.01 - _CLOCK_SLACK_S
         assert row["polls"] >= 1 and "server_delivery" in row["intervals"]

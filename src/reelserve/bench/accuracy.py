@@ -41,7 +41,10 @@ class VideoSaver:
             if record.ok:
                 record.extra["missing_video"] = 1.0
             return
-        await asyncio.to_thread(self._save, record, payload)
+        try:
+            await asyncio.to_thread(self._save, record, payload)
+        except ValueError as exc:  # raw bytes that are not the frames they claim to be
+            record.ok, record.error = False, f"unusable video: {exc}"
 
     def _save(self, record: QueryRecord, payload: Payload) -> None:
         data = payload.data

@@ -8,6 +8,7 @@ A query's life, in order (any stamp may be missing; intervals are reported only 
     started     a worker started the model (server)
     generated   the model finished: frames exist (server)
     encoded     the MP4 is ready (server)
+    finished    the job is finalized: stored, downloadable (server; reelserve sends it)
     ready       the client learned the job is done: last poll / response headers (client)
     first_byte  the first byte of the video reached the client (client)
     complete    the last byte reached the client (client) — the MLPerf "complete"
@@ -32,11 +33,14 @@ STAMPS: tuple[str, ...] = (
     "started",
     "generated",
     "encoded",
+    "finished",
     "ready",
     "first_byte",
     "complete",
 )
-SERVER_STAMPS: frozenset[str] = frozenset({"queued", "started", "generated", "encoded", "delivered"})
+SERVER_STAMPS: frozenset[str] = frozenset(
+    {"queued", "started", "generated", "encoded", "finished", "delivered"}
+)
 
 #: Named intervals (name → (from stamp, to stamp)). "model" is Option A, "e2e" is Option B.
 INTERVALS: dict[str, tuple[str, str]] = {
@@ -45,6 +49,7 @@ INTERVALS: dict[str, tuple[str, str]] = {
     "queue": ("queued", "started"),  # waiting for a worker
     "model": ("started", "generated"),  # Option A: model time only
     "encode": ("generated", "encoded"),  # MP4 encode
+    "finalize": ("encoded", "finished"),  # storing the MP4 and its manifest; the job turns "completed"
     "notify": ("encoded", "ready"),  # done signal reaching the client (poll lag)
     "ttfb": ("ready", "first_byte"),  # content request to first byte
     "transfer": ("first_byte", "complete"),  # the video's bytes in flight

@@ -32,6 +32,7 @@ __all__ = [
     "post_for_video",
     "read_timing_headers",
     "request_body",
+    "require_raw",
     "take_body",
     "take_issue",
 ]
@@ -177,6 +178,17 @@ async def post_for_video(
     read_timing_headers(response.headers, record, ctx.anchor)
     take_body(record, response)
     return response
+
+
+def require_raw(response: Response, ctx: AdapterContext) -> None:
+    """A ``raw`` delivery must come back as frames: a server that ignores the parameter and sends its
+    MP4 would otherwise be measured (and compared) as if it had sent raw frames."""
+    kind = response.headers.get("content-type", "")
+    if ctx.delivery == Delivery.RAW and frame_shape(response.headers) is None and kind.startswith("video/"):
+        raise QueryFailed(
+            f"delivery=raw answered with {kind}: no raw frames on this route (try --api openai)",
+            response.status_code,
+        )
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:

@@ -28,6 +28,7 @@ from reelserve.bench.adapters.base import (
     frame_shape,
     read_timing_headers,
     request_body,
+    require_raw,
     take_body,
     take_issue,
 )
@@ -120,6 +121,7 @@ class OpenAIAdapter:
             raise QueryFailed(error_message(response), response.status_code)
         read_timing_headers(response.headers, record, ctx.anchor)
         data = take_body(record, response)
+        require_raw(response, ctx)
         if record.video_size is None and ctx.delivery in (Delivery.BLOB, Delivery.STREAM):
             record.video_size = record.bytes_received
         if ctx.delivery == Delivery.REFERENCE:

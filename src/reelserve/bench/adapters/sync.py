@@ -16,6 +16,7 @@ from reelserve.bench.adapters.base import (
     frame_shape,
     post_for_video,
     request_body,
+    require_raw,
 )
 from reelserve.bench.config import Delivery
 from reelserve.bench.dataset import Query
@@ -37,6 +38,7 @@ class SyncAdapter:
         keep_body = ctx.keep or ctx.delivery == Delivery.REFERENCE
         body = request_body(query, ctx.config)
         response = await post_for_video(client, "/v1/videos/sync", body, record, ctx, params, keep_body)
+        require_raw(response, ctx)
         data = response.content
         if ctx.delivery == Delivery.REFERENCE:
             return await fetch_reference(client, Payload("reference", data), record, ctx)
