@@ -24,6 +24,7 @@ from reelserve.store import schema
 from reelserve.store.engine import transaction
 from reelserve.store.index import create_tables
 from reelserve.store.schema_v2 import apply_v2
+from reelserve.store.sessions import apply_v4
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "migrate"]
 
@@ -44,6 +45,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, stages, artifacts and their indexes", _v1_initial),
     Migration(2, "api keys, audit log, batches, webhook deliveries", apply_v2),
     Migration(3, "analysis index: videos, texts (full-text), vectors", create_tables),
+    Migration(4, "streaming sessions and their chunks (engine)", apply_v4),
 )
 
 

@@ -80,7 +80,10 @@ async def manager_of(app: Any) -> SessionManager:
         cfg = getattr(app.state, "session_config", None) or config_from_env()
         # a ModelBackend's model workers run the API's jobs; sessions then share them (one model per device)
         shared = getattr(getattr(services, "backend", None), "pool", None)
-        mgr = SessionManager(cfg, EngineMetrics(registry), shared if isinstance(shared, ModelPool) else None)
+        store = getattr(getattr(services, "store", None), "engine", None)
+        pool = shared if isinstance(shared, ModelPool) else None
+        mgr = SessionManager(cfg, EngineMetrics(registry), pool, store)
+        mgr.restore_open()  # sessions a previous process left open (persist.py): before serving any
         app.state.sessions = mgr
         app.state.sessions_start = asyncio.create_task(mgr.start())
     return mgr

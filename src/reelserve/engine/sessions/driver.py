@@ -131,7 +131,7 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     rec = ChunkRecord(
         s.id, s.next_index, int(frames.shape[0]), len(segment), requested, res["started"], res["generated"],
         time.time(), requested + s.spec.deadline_ms / 1000.0, s.worker, res["batch_size"], changed,
-        {"steps": res["steps_run"], "quality": choice.to_json()},
+        {"steps": res["steps_run"], "quality": choice.to_json(), "frames_sha256": _sha(frames)},
     )  # fmt: skip
     observe_chunk(mgr, s, choice, rec.latency_ms, res["batch_size"])
     s.state = res["state"]
@@ -139,6 +139,11 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     s.frames_hash.update(frames.tobytes())
     s.publish(segment, rec)
     mgr.observe_chunk(rec)
+    await mgr.persist(s, rec)  # the checkpoint after chunk k: a restarted process continues from here
+
+
+def _sha(frames: Any) -> str:
+    return hashlib.sha256(frames.tobytes()).hexdigest()
 
 
 async def _step(mgr: SessionManager, s: Session) -> bool:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 from reelserve.core.errors import Conflict, InvalidInput, NotFound, ReelserveError
 from reelserve.core.ids import new_id
 from reelserve.engine.encode import init_stream, make_encode_pool
@@ -24,6 +26,7 @@ from reelserve.engine.quality import DEFAULT_PROFILE, CostModel
 from reelserve.engine.sessions.adapt import admission_choice
 from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
+from reelserve.engine.sessions.persist import persist, restore_open
 from reelserve.engine.sessions.session import Message, Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
 from reelserve.media.codecs import EncodeSettings
@@ -84,8 +87,11 @@ class SessionManager:
         cfg: ManagerConfig | None = None,
         metrics: EngineMetrics | None = None,
         pool: ModelPool | None = None,
+        store: sa.Engine | None = None,
     ) -> None:
         self.cfg = cfg or ManagerConfig()
+        #: sessions and their checkpoints are written here (``persist.py``); None = memory only
+        self.store = store
         #: a pool shared with the job backend (``ModelBackend``) is started and stopped by its owner
         self.owns_pool = pool is None
         self.pool = pool or ModelPool(self.cfg.pool)
@@ -142,17 +148,34 @@ class SessionManager:
             raise Conflict(f"session rejected ({spec.quality} quality): {choice.reason}", param="deadline_ms")
         s = Session(new_id("sess"), project, spec)
         s.admission = choice.to_json()
-        enc = FragmentedEncoder(
-            spec.width, spec.height, spec.fps,
-            EncodeSettings(crf=23, preset=self.cfg.encode_preset, threads=1, faststart=False),
-        )  # fmt: skip
         loop = asyncio.get_running_loop()
-        enc, s.init_segment = await loop.run_in_executor(self.encode_pool, init_stream, enc)
+        enc, s.init_segment = await loop.run_in_executor(self.encode_pool, init_stream, self._encoder(spec))
         s.codec = mse_type(s.init_segment)
         s.frames_hash = hashlib.sha256()
         self.encoders[s.id] = enc
         self.sessions[s.id] = s
+        await persist(self, s)
         return s
+
+    def _encoder(self, spec: SessionSpec) -> FragmentedEncoder:
+        settings = EncodeSettings(crf=23, preset=self.cfg.encode_preset, threads=1, faststart=False)
+        return FragmentedEncoder(spec.width, spec.height, spec.fps, settings)
+
+    def adopt(self, s: Session) -> None:
+        """Take over a session restored from the store: its stream continues at chunk ``next_index``."""
+        enc, s.init_segment = init_stream(self._encoder(s.spec))
+        enc.frames, enc.segments = s.next_index * s.spec.chunk_frames, s.next_index
+        s.codec = mse_type(s.init_segment)
+        s.frames_hash = hashlib.sha256()
+        self.encoders[s.id] = enc
+        self.sessions[s.id] = s
+
+    def restore_open(self) -> int:
+        """Sessions a previous process left open come back (offloaded, paused); see ``persist.py``."""
+        return restore_open(self)
+
+    async def persist(self, s: Session, record: ChunkRecord | None = None) -> None:
+        await persist(self, s, record)
 
     def get(self, session_id: str, project: str | None = None) -> Session:
         s = self.sessions.get(session_id)
@@ -212,6 +235,7 @@ class SessionManager:
             return
         s.end(status, error)
         worker, s.worker = s.worker, None
+        await persist(self, s)
         if worker is not None and worker in self.pool.workers and self.pool.client(worker).alive():
             await asyncio.wrap_future(self.pool.client(worker).call("close", sid=s.id))
         self.encoders.pop(s.id, None)

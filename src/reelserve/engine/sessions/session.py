@@ -62,7 +62,8 @@ class Session:
     migrations: int = 0
     offloads: int = 0
     recoveries: int = 0
-    frames_hash: Any = None  #: hashlib sha256 over every emitted frame (set by the driver)
+    frames_hash: Any = None  #: hashlib sha256 over every emitted frame (set by the driver) ...
+    frames_from: int = 0  #: ... from this chunk on (> 0 after a restart restored it from the store)
     player: dict[str, Any] | None = None  #: the last playback report of a player (client telemetry)
     auto_paused: bool = False  #: paused because its last listener left; the next listener resumes it
     ended_at: float | None = None  #: when it reached a terminal status (time.time())
@@ -153,6 +154,7 @@ class Session:
             "recoveries": self.recoveries,
             "state_bytes": len(self.state or b""),
             "frames_sha256": None if self.frames_hash is None else self.frames_hash.hexdigest(),
+            "frames_sha256_from": self.frames_from,
             "error": self.error,
             "mime": self.codec,
             "player": self.player,
