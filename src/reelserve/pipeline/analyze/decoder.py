@@ -27,6 +27,7 @@ import numpy as np
 
 from reelserve.core.errors import MediaError
 from reelserve.media._input import open_video
+from reelserve.pipeline.analyze.cpu import Order, decoding
 from reelserve.pipeline.analyze.spec import AnalyzeSpec
 
 __all__ = ["ChunkFrames", "ChunkTask", "decode_chunk", "fit_size"]
@@ -100,7 +101,7 @@ def _feed(task: ChunkTask, base: Fraction) -> Iterator[av.Packet]:
         yield copy
 
 
-def _shown(task: ChunkTask, threads: int) -> Iterator[tuple[float, av.VideoFrame]]:
+def _shown(task: ChunkTask, threads: int, order: Order) -> Iterator[tuple[float, av.VideoFrame]]:
     """(source time, frame) for every frame shown in ``[task.start_s, task.end_s)``, in order."""
     with open_video(task.path) as (_, stream):
         ctx = stream.codec_context
@@ -112,14 +113,15 @@ def _shown(task: ChunkTask, threads: int) -> Iterator[tuple[float, av.VideoFrame
         origin, length = stream.start_time or 0, task.end_s - task.start_s
         last = task.next_path is None
         for packet in (*_feed(task, base), None):
-            for frame in ctx.decode(packet):
-                local = float((frame.pts - origin) * base) if frame.pts is not None else 0.0
-                if local >= -_EPS and (last or local < length - _EPS):
-                    yield task.start_s + local, frame
+            with decoding(order):  # the packet's frames are converted by our caller within the slot
+                for frame in ctx.decode(packet):
+                    local = float((frame.pts - origin) * base) if frame.pts is not None else 0.0
+                    if local >= -_EPS and (last or local < length - _EPS):
+                        yield task.start_s + local, frame
 
 
-def decode_chunk(task: ChunkTask, spec: AnalyzeSpec) -> ChunkFrames:
-    """Decode ``task``'s chunk; raise `MediaError` for a damaged chunk."""
+def decode_chunk(task: ChunkTask, spec: AnalyzeSpec, order: Order = (0.0, 0)) -> ChunkFrames:
+    """Decode ``task``'s chunk (on cores granted in ``order``, see `cpu`); `MediaError` if damaged."""
     started = time.perf_counter()
     want_shots = "shots" in spec.tasks
     want_frames = bool(spec.frame_tasks)
@@ -128,7 +130,7 @@ def decode_chunk(task: ChunkTask, spec: AnalyzeSpec) -> ChunkFrames:
     shot_times: list[float] = []
     shot_frames: list[np.ndarray] = []
     size = small = (0, 0)
-    for at, frame in _shown(task, spec.decode_threads):
+    for at, frame in _shown(task, spec.decode_threads, order):
         if not shot_times and not times:
             size = fit_size(frame.width, frame.height, spec.frame_side)
             small_w = max(2, min(spec.shot_width, frame.width) // 2 * 2)

@@ -27,6 +27,7 @@ from typing import Any
 from reelserve.core.errors import ReelserveError
 from reelserve.media.probe import probe
 from reelserve.media.remux import KeyframeChunk, split_at_keyframes
+from reelserve.pipeline.analyze.cpu import next_order
 from reelserve.pipeline.analyze.decoder import ChunkFrames, ChunkTask, decode_chunk
 from reelserve.pipeline.analyze.models import FrameOutputs, TaskModels
 from reelserve.pipeline.analyze.queues import BoundedQueue, QueueStats
@@ -81,6 +82,7 @@ class _Run:
         self.frames: BoundedQueue[Any] = BoundedQueue(spec.queue_size)
         self.stop = threading.Event()
         self.failed_videos: set[int] = set()
+        self.order = next_order()  # this analysis's place in the device and core queues (cpu.py)
 
     # -- producer side -------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class _Run:
                 self.frames.put(_Failed(task.video, task.chunk, {"code": "skipped", "message": ""}))
             else:
                 try:
-                    self.frames.put(decode_chunk(task, self.spec))
+                    self.frames.put(decode_chunk(task, self.spec, self.order))
                 except Exception as exc:  # a damaged chunk fails its video only
                     self.failed_videos.add(task.video)
                     self.frames.put(_Failed(task.video, task.chunk, _error(exc)))
@@ -190,8 +192,9 @@ class _ModelWorker:
 
     def _infer(self, state: VideoState, chunk: ChunkFrames) -> None:
         models = self.run.models
-        outputs = models.run_frames(chunk.frames) if len(chunk.frames) else FrameOutputs()
-        scores = models.shot_scores(chunk.shot_frames) if models.shots is not None else None
+        order = self.run.order
+        outputs = models.run_frames(chunk.frames, order) if len(chunk.frames) else FrameOutputs()
+        scores = models.shot_scores(chunk.shot_frames, order) if models.shots is not None else None
         state.add(chunk, outputs, scores)
 
     def _finish_if_complete(self, state: VideoState) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,20 +11,14 @@ import numpy as np
 
 from reelserve.core.errors import WeightsError
 from reelserve.models.understanding import load_task
+from reelserve.models.understanding.base import device_for
+from reelserve.pipeline.analyze.cpu import Order, computing, device_turns
 from reelserve.pipeline.analyze.spec import AnalyzeSpec
 
 __all__ = ["FrameOutputs", "TaskModels"]
 
-#: One model worker per device: concurrent analyses in a process take turns on a device, as they
-#: would on a GPU, instead of oversubscribing it (on a CPU, two torch calls at once each get half the
-#: cores and both finish late). Decoding never waits on this lock.
-_DEVICE_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _device_lock(device: str | None) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _DEVICE_LOCKS.setdefault(device or "default", threading.Lock())
+#: The order of a call made outside any analysis's turn (e.g. a two-frame boundary score): first.
+FIRST: Order = (float("-inf"), 0)
 
 
 @dataclass(slots=True)
@@ -46,6 +39,7 @@ class TaskModels:
             import torch
 
             torch.set_num_threads(spec.model_threads)
+        self._on_cpu = device_for(spec.device).type == "cpu"
         root = Path(spec.weights_dir).expanduser() if spec.weights_dir else None
         self.models: dict[str, Any] = {}
         for task in spec.tasks:
@@ -63,10 +57,11 @@ class TaskModels:
     def shots(self) -> Any:
         return self.models.get("shots")
 
-    def run_frames(self, frames: np.ndarray) -> FrameOutputs:
-        """One inference call per task over ``frames`` (each adapter batches by ``batch_size``)."""
+    def run_frames(self, frames: np.ndarray, order: Order = FIRST) -> FrameOutputs:
+        """One inference call per task over ``frames`` (each adapter batches by ``batch_size``), when
+        it is analysis ``order``'s turn on the device (`cpu.computing`: one model worker per device)."""
         out = FrameOutputs()
-        with _device_lock(self.spec.device):
+        with computing(self.spec.device, order, self._cpu_threads()):
             started = time.perf_counter()
             for task in self.spec.frame_tasks:
                 result = self.models[task].infer(frames)
@@ -77,10 +72,18 @@ class TaskModels:
             out.model_s = time.perf_counter() - started
         return out
 
-    def shot_scores(self, small: np.ndarray) -> np.ndarray:
+    def _cpu_threads(self) -> int:
+        """Cores an inference call keeps busy: torch's intra-op threads on a CPU device, else none."""
+        if self._on_cpu:
+            import torch
+
+            return torch.get_num_threads()
+        return 0
+
+    def shot_scores(self, small: np.ndarray, order: Order = FIRST) -> np.ndarray:
         if self.spec.shot_detector == "content":  # CPU work of its own, not the model device's
             return self.shots.pair_scores(small)  # type: ignore[no-any-return]
-        with _device_lock(self.spec.device):
+        with device_turns(self.spec.device).hold(order):
             return self.shots.pair_scores(small)  # type: ignore[no-any-return]
 
 
