@@ -26,6 +26,7 @@ runner = CliRunner()
         ({"latency_bound_s": -2.0}, "--latency-bound"),
         ({"delivery": ()}, "--delivery"),
         ({"search_queries": 0}, "--search-queries must be at least 1"),
+        ({"delivery_queries": -1}, "--delivery-queries must be at least 1"),
     ],
 )
 def test_bad_configurations_are_refused(overrides: dict, message: str) -> None:

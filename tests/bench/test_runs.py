@@ -74,10 +74,14 @@ def test_report_files_exist_and_parse(server: str, tmp_path: Path) -> None:
 
 def test_sync_delivery_modes_compared_on_bytes_and_time(server: str, tmp_path: Path) -> None:
     deliveries = (Delivery.BLOB, Delivery.RAW, Delivery.REFERENCE, Delivery.STREAM)
-    summary = run(small(server, tmp_path, api=Api.SYNC, delivery=deliveries, queries=3))
+    summary = run(small(server, tmp_path, api=Api.SYNC, delivery=deliveries, queries=3, delivery_queries=2))
     table = summary["delivery_comparison"]
     assert set(table) == {"blob", "raw", "reference", "stream"}
-    assert all(row["completed"] == 3 for row in table.values())
+    assert table["blob"]["completed"] == 3  # the main run keeps --queries
+    assert all(table[mode]["completed"] == 2 for mode in ("raw", "reference", "stream"))
+    rows = read_jsonl(tmp_path / "queries.jsonl")
+    seeds = {r["phase"]: [x["seed"] for x in rows if x["phase"] == r["phase"]] for r in rows}
+    assert seeds["delivery:raw"] == seeds["performance"][:2]  # the same queries, the first two
     assert table["raw"]["bytes_per_video"] == 9 * 64 * 64 * 3
     assert table["reference"]["bytes_per_video"] < 300 < table["blob"]["bytes_per_video"]
     assert summary["answers"]["raw_over_mp4"] > 1

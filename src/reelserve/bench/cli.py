@@ -50,6 +50,9 @@ def bench(
     search_queries: Annotated[
         int | None, typer.Option(help="Queries per search trial; default --queries")
     ] = None,
+    delivery_queries: Annotated[
+        int | None, typer.Option(help="Queries per compared delivery mode (not the first); default --queries")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Per-query timeout, seconds")] = 600.0,
     model: Annotated[str, typer.Option(help="Model name sent with each request")] = "tiny-wan",
     size: Annotated[str, typer.Option(help="WIDTHxHEIGHT")] = "256x256",
@@ -92,6 +95,7 @@ def bench(
             search_quantile=search_quantile,
             search_trials=search_trials,
             search_queries=search_queries,
+            delivery_queries=delivery_queries,
             model=model,
             width=width,
             height=height,

@@ -92,6 +92,7 @@ class BenchConfig:
     search_quantile: float = 0.99  #: which latency percentile the bound applies to
     search_trials: int = 6  #: at most this many rates tried in the search
     search_queries: int | None = None  #: queries per search trial; None = --queries
+    delivery_queries: int | None = None  #: queries per compared delivery mode; None = --queries
     model: str = _DEFAULTS.model
     width: int = _DEFAULTS.width
     height: int = _DEFAULTS.height
@@ -127,6 +128,7 @@ class BenchConfig:
             "--stream-chunks": self.stream_chunks,
             "--chunk-frames": self.chunk_frames,
             "--search-queries": 1 if self.search_queries is None else self.search_queries,
+            "--delivery-queries": 1 if self.delivery_queries is None else self.delivery_queries,
             "--width": self.width,
             "--height": self.height,
         }

@@ -149,19 +149,25 @@ class _Bench:
         summary["answers"] = answers(perf, cfg)
         if len(cfg.delivery) > 1:
             table = {cfg.delivery[0].value: delivery_row(perf)}
+            compared = self._first(queries, cfg.delivery_queries)
             for delivery in cfg.delivery[1:]:
                 result = await self._phase(
-                    self._scenario_phase(f"delivery:{delivery.value}", queries), delivery
+                    self._scenario_phase(f"delivery:{delivery.value}", compared), delivery
                 )
                 table[delivery.value] = delivery_row(phase_summary(result.records, result.duration_s))
             summary["delivery_comparison"] = table
         if cfg.scenario == Scenario.SERVER and cfg.latency_bound_s is not None:
             summary["rate_search"] = await self._search(queries)
 
+    def _first(self, queries: list[Query], count: int | None) -> list[Query]:
+        """The first ``count`` of the performance queries (the same seeds), or more of them."""
+        if count is None or count <= len(queries):
+            return queries[:count]
+        return build_queries(self.prompts, count, self.cfg.seed, "performance")
+
     async def _search(self, queries: list[Query]) -> dict[str, Any]:
         cfg = self.cfg
-        if cfg.search_queries is not None and cfg.search_queries != len(queries):
-            queries = build_queries(self.prompts, cfg.search_queries, cfg.seed, "performance")
+        queries = self._first(queries, cfg.search_queries)
 
         async def trial(rate: float) -> tuple[list[float], int]:
             result = await self._phase(
