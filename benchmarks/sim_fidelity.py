@@ -1,19 +1,26 @@
 """Simulator fidelity: one small streaming trace through the live engine and through the simulator.
 
-1. Profile tiny-wan on this machine's CPU with the code behind ``reelserve profile`` (or read a profile
-   it wrote, ``--profile PATH``): per-step latency at batch 1..max_batch, VAE decode, video encode.
-2. Run the trace on the live engine: a ``SessionManager`` with one CPU model worker (1 torch thread,
-   the engine's default), sessions created and subscribed at their arrival times through its Python
-   API (no HTTP), each generating its chunks back to back; latency = chunk requested → segment encoded.
-3. Run the same trace through the simulator: one worker, ``static+coalescing`` (the engine batches
-   every due chunk of a worker), per-chunk cost from the profile's rows at the chunk's size
-   (``sim.streaming.ChunkCost.from_measurements``: forward time by batch size, encode off the worker),
-   scaled by one factor: the engine's median batch-1 chunk over the profile's (see ``main``).
-4. Print per-chunk latency p50/p99 of both (first chunks excluded on both sides: they are TTFF) and
-   the ratios; the goal is agreement within 10%.
+Each round, back to back so both sides see the same minute's machine:
 
-    .venv/bin/python -m benchmarks.sim_fidelity [--sessions 4] [--chunks 16] [--stagger-s 1]
-        [--size 64x64] [--chunk-frames 8] [--steps 2] [--profile PATH] [--json OUT]
+1. profile tiny-wan on this machine's CPU with the code behind ``reelserve profile``
+   (``models.profile.measure_point``, 1 torch thread as the engine's worker): per-step latency, VAE
+   decode and video encode at the trace's chunk size, batch 1..max_batch;
+2. run the trace on the live engine: a ``SessionManager`` with one CPU model worker (max batch 4, no
+   rebalancing, no offload), sessions created and subscribed at their arrival times through its Python
+   API (no HTTP), each asking for its next chunk as soon as the last is delivered; latency = chunk
+   requested → segment encoded;
+3. profile again; the simulator's cost is the mean of the two profiles (``ChunkCost.from_measurements``);
+4. run the same trace through the simulator: one worker, ``static+continuous`` (step-level continuous
+   batching with the engine's own ``sched.continuous.plan_step``; per step ``step_ms(n) + decode_ms(k)``,
+   encode off the worker), and for comparison ``static+coalescing`` (chunk-level forwards) and the
+   continuous model scaled by the engine's own batch-1 chunks (the earlier rounds' calibration);
+5. compare per-chunk latency p50 and p99 (first chunks excluded on both sides: they are TTFF).
+
+A round is "steady" when the profile after the engine run is within ±15% of the one before. The goal
+is agreement within 10% at p50 and p99. Prints one JSON line per round, then the median ratios.
+
+    .venv/bin/python -m benchmarks.sim_fidelity [--repeats 3] [--sessions 4] [--chunks 16]
+        [--stagger-s 1] [--size 64x64] [--chunk-frames 8] [--steps 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ class Profiler:
         self.args = args
         self.model = load_model("tiny-wan", device="cpu")
 
-    def measure(self, repeats: int = 3) -> list[dict[str, Any]]:
+    def measure(self, repeats: int = 5) -> list[dict[str, Any]]:
         """The rows ``reelserve profile`` writes, at the trace's chunk size, batch 1..max_batch."""
         from reelserve.models.profile import Point, measure_point
 
@@ -164,6 +171,7 @@ def simulate(
         "ttff_s": list(world.metrics.ttff_s),
         "chunks": summary["chunks"],
         "mean_batch": summary["mean_chunk_batch"],
+        "by_batch": list(zip(world.metrics.chunk_batch, world.metrics.chunk_latency_s, strict=True)),
     }
 
 
@@ -181,6 +189,7 @@ def compare(engine: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
         e, s = pct(engine["latency_s"], q), pct(sim["latency_s"], q)
         out[name] = {"engine_s": round(e, 4), "sim_s": round(s, 4), "ratio": round(s / e, 3)}
     out["mean_batch"] = {"engine": engine["mean_batch"], "sim": sim["mean_batch"]}
+    out["sim_p50_ms_by_batch"] = by_batch(sim["by_batch"])
     out["within_10pct"] = all(abs(out[k]["ratio"] - 1.0) <= 0.10 for k in ("p50", "p99"))
     return out
 
