@@ -6,7 +6,7 @@ not whole clips, is what lets chunked and combined inference agree: the pipeline
 scores the pair across every chunk boundary, and applies the cut rule (`cut_indices`) once per video.
 
 - ``content``: ``scenedetect.ContentDetector``'s frame score (mean HSV change, 0-255 scale,
-  default threshold 27), read from its stats manager so the cut rule stays ours;
+  default threshold 27), computed for a run of frames at once (the same numbers, tested);
 - ``learned``: ``ShotNet``, a transformers ``PreTrainedModel`` (a two-layer MLP over six pair
   features: mean absolute RGB change and 16-bin histogram change per channel) giving a cut
   probability. Trained weights load from a directory; the built-in ``tiny-shotnet`` is not random
@@ -49,7 +49,16 @@ def cut_indices(
 
 
 class ContentShots:
-    """PySceneDetect's ``ContentDetector`` score for each consecutive frame pair (CPU, OpenCV)."""
+    """PySceneDetect's ``ContentDetector`` score for each consecutive frame pair, computed for a whole
+    run of frames at once.
+
+    The score is PySceneDetect's with its default weights: the mean absolute change of hue,
+    saturation and value (OpenCV's 8-bit HSV) between two frames, averaged over the three. Its own
+    ``process_frame`` does that one frame at a time in Python, plus Canny edges whenever a stats
+    manager records the score (edges weigh 0 by default); here one ``cvtColor`` converts every frame
+    and one ``absdiff`` compares each with the next: the same numbers (tested against the library),
+    about 20x cheaper (``benchmarks/shots_bench.py``).
+    """
 
     name = "pyscenedetect-content"
     weights_hash = "none"
@@ -59,17 +68,17 @@ class ContentShots:
         self.min_scene_s = min_scene_s
 
     def pair_scores(self, frames: np.ndarray) -> np.ndarray:
-        from scenedetect import ContentDetector, FrameTimecode, StatsManager
+        import cv2
 
-        detector = ContentDetector(threshold=self.threshold, min_scene_len=0)
-        stats = StatsManager()
-        detector.stats_manager = stats
-        scores = np.zeros(len(frames), np.float32)
-        for i, rgb in enumerate(frames):
-            timecode = FrameTimecode(i, fps=1000.0)  # only the frame number matters to the score
-            detector.process_frame(timecode, np.ascontiguousarray(rgb[..., ::-1]))  # OpenCV wants BGR
-            if i:
-                scores[i] = stats.get_metrics(timecode, [ContentDetector.FRAME_SCORE_KEY])[0] or 0.0
+        n = len(frames)
+        scores = np.zeros(n, np.float32)
+        if n < 2:
+            return scores
+        _, h, w, _ = frames.shape
+        # Frames stacked into one tall image: rows [h:] are frames 1..n-1, rows [:-h] frames 0..n-2.
+        hsv = cv2.cvtColor(np.ascontiguousarray(frames).reshape(n * h, w, 3), cv2.COLOR_RGB2HSV)
+        change = cv2.absdiff(hsv[h:], hsv[:-h]).reshape(n - 1, h * w * 3).sum(axis=1, dtype=np.int64)
+        scores[1:] = change / (3.0 * h * w)
         return scores
 
 
