@@ -109,3 +109,32 @@ def test_an_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
     blobs = FsBlobStore(blocker)
     with pytest.raises(StorageError):
         blobs.put_bytes(b"x", "scratch")
+
+
+def test_sync_group_defers_every_fsync_to_its_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a group the blobs are in place and readable at once; the fsyncs (file and directory of
+    each durable blob, never a scratch one) all run when the group exits."""
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    blobs = FsBlobStore(tmp_path)
+    with blobs.sync_group():
+        first = blobs.put_bytes(b"video bytes", "durable", ".mp4")
+        with blobs.sync_group():  # nested: the outer group syncs
+            second = blobs.put_bytes(b"thumbnail bytes", "durable", ".jpg")
+        with blobs.open_writer("durable", ".bin") as writer:
+            writer.path.write_bytes(b"streamed")
+        blobs.put_bytes(b"intermediate", "scratch")
+        assert blobs.get_bytes(first) == b"video bytes" and blobs.get_bytes(second) == b"thumbnail bytes"
+        assert synced == []
+    assert len(synced) == 6  # three durable blobs: file + directory each
+
+
+def test_a_durable_copy_of_the_wrong_size_is_written_over(tmp_path: Path) -> None:
+    """A crash inside a sync group can leave a renamed but unsynced durable blob cut short; writing
+    the same content again must repair it, not return the broken copy."""
+    blobs = FsBlobStore(tmp_path)
+    ref = blobs.put_bytes(b"the final video", "durable")
+    blobs.path(ref).write_bytes(b"the fi")
+    again = blobs.put_bytes(b"the final video", "durable")
+    assert again.sha256 == ref.sha256 and blobs.get_bytes(again) == b"the final video"

@@ -40,7 +40,6 @@ def _generate(ctx: StageContext, segment: int) -> None:
 def _encode(ctx: StageContext, segment: int) -> None:
     """Stream every segment's frames through one encoder into the durable area."""
     spec = ctx.spec
-    plan = segments_of(ctx)
     settings = EncodeSettings(codec=spec.codec, crf=spec.crf, preset=spec.preset)
     ctx.progress.stage_started("encode", spec.num_frames)
     frames_hash = hashlib.sha256()
@@ -48,30 +47,30 @@ def _encode(ctx: StageContext, segment: int) -> None:
     pictures = FrameSampler(spec.num_frames, spec.fps, count=min(SPRITE_TILES, spec.num_frames))
     t_io = t_enc = 0.0
     written = 0
-    with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
-        writer = VideoWriter(out.path, spec.width, spec.height, spec.fps, settings).open()
-        for seg in plan:
-            ctx.check()
-            t0 = time.perf_counter()
-            frames = ctx.load_intermediate(f"frames/{seg.index}", "generate", seg.index)
-            pictures.offer(written, frames)
-            t1 = time.perf_counter()
-            frames_hash.update(frames.data)
-            writer.write(frames)
-            t_enc += time.perf_counter() - t1
-            t_io += t1 - t0
-            written += int(frames.shape[0])
-            ctx.progress.advance("encode", written)
-        t2 = time.perf_counter()
-        result = writer.close()
-        t_enc += time.perf_counter() - t2
-    ref = out.ref
-    t3 = time.perf_counter()
-    sheet = pictures.spritesheet()
-    thumb, sprites = (
-        ctx.artifact(name, ctx.blobs.put_bytes(data, "durable", ".jpg"), final=True)
-        for name, data in (("thumbnail", pictures.thumbnail()), ("spritesheet", sheet.jpeg))
-    )
+    with ctx.blobs.sync_group():  # the MP4 and its two pictures are fsynced together, at the end
+        with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
+            writer = VideoWriter(out.path, spec.width, spec.height, spec.fps, settings).open()
+            for seg in segments_of(ctx):
+                ctx.check()
+                t0 = time.perf_counter()
+                frames = ctx.load_intermediate(f"frames/{seg.index}", "generate", seg.index)
+                pictures.offer(written, frames)
+                t1 = time.perf_counter()
+                frames_hash.update(frames.data)
+                writer.write(frames)
+                t_enc += time.perf_counter() - t1
+                t_io += t1 - t0
+                written += int(frames.shape[0])
+                ctx.progress.advance("encode", written)
+            t2 = time.perf_counter()
+            result = writer.close()
+            t3 = time.perf_counter()
+        sheet = pictures.spritesheet()
+        thumb, sprites = (
+            ctx.artifact(name, ctx.blobs.put_bytes(data, "durable", ".jpg"), final=True)
+            for name, data in (("thumbnail", pictures.thumbnail()), ("spritesheet", sheet.jpeg))
+        )
+    t_enc += t3 - t2
     t_io += time.perf_counter() - t3
     ctx.progress.stage_finished("encode")
     ctx.store.checkpoint(
@@ -79,7 +78,7 @@ def _encode(ctx: StageContext, segment: int) -> None:
         "encode",
         segment,
         StageStatus.DONE,
-        output_sha256=ref.sha256,
+        output_sha256=out.ref.sha256,
         state={
             "frames": written,
             "frames_sha256": frames_hash.hexdigest(),
@@ -89,7 +88,7 @@ def _encode(ctx: StageContext, segment: int) -> None:
             "spritesheet": _grid_of(sheet),
         },
         timings={"encode": t_enc, "io": t_io},
-        artifacts=[ctx.artifact("video", ref, final=True), thumb, sprites],
+        artifacts=[ctx.artifact("video", out.ref, final=True), thumb, sprites],
         job_progress=0.97,
         job_timings=ctx.job_stamp(),
     )
@@ -161,7 +160,9 @@ def _finalize(ctx: StageContext, segment: int) -> None:
             "fallback_reason": enc.state.get("fallback_reason"),
         },
     )
-    mref = ctx.blobs.put_bytes(json.dumps(manifest, indent=2, sort_keys=True).encode(), "durable", ".json")
+    body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    with ctx.blobs.sync_group():  # the manifest's file and directory fsyncs run together
+        mref = ctx.blobs.put_bytes(body, "durable", ".json")
     arts.append(ctx.artifact("manifest", mref, final=True))
     if ctx.job.output_path:
         out = Path(ctx.job.output_path)

@@ -9,6 +9,7 @@ never a reference to a missing blob.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,10 +181,15 @@ class Store(Protocol):
 class BlobStore(Protocol):
     """Content-addressed bytes in two areas: ``scratch`` (intermediates) and ``durable`` (finals).
 
-    Writes are atomic (temp file + fsync + rename): a reader never sees a partial blob.
+    Writes are atomic (temp file + rename): a reader never sees a partial blob. Durable blobs are
+    fsynced before a write returns (or, inside ``sync_group()``, when the group exits).
     """
 
     def put_bytes(self, data: bytes, area: str, suffix: str = "") -> BlobRef: ...
+
+    def sync_group(self) -> AbstractContextManager[None]:
+        """Defer the fsyncs of the writes inside the block and run them together at its exit."""
+        ...
 
     def put_file(self, path: Path, area: str, suffix: str = "") -> BlobRef:
         """Hash and move/copy a finished local file in (streaming; no whole-file read into memory)."""

@@ -23,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -36,6 +39,23 @@ __all__ = ["AREAS", "BLOCK_SIZE", "BlobWriter", "FsBlobStore"]
 AREAS = ("scratch", "durable")
 BLOCK_SIZE = 1 << 20  #: bytes read per block while hashing a file
 _TMP = ".tmp"
+_SYNC_THREADS = 8
+_sync_pool: ThreadPoolExecutor | None = None
+_sync_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _sync_pool
+    with _sync_pool_lock:
+        if _sync_pool is None:
+            _sync_pool = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="blob-fsync")
+        return _sync_pool
+
+
+class _Group(threading.local):
+    """Per thread: the paths whose fsync a `sync_group` defers (None outside a group)."""
+
+    paths: list[Path] | None = None
 
 
 class FsBlobStore:
@@ -47,13 +67,37 @@ class FsBlobStore:
         if unknown:
             raise UnknownName("blob area", sorted(unknown)[0], AREAS, param="sync_areas")
         self.sync_areas = frozenset(sync_areas)
+        self._group = _Group()
+
+    @contextmanager
+    def sync_group(self) -> Iterator[None]:
+        """Writes inside the block are renamed into place at once, and every fsync they need (files
+        and directories) runs together, in parallel, when the block exits — one journal commit
+        instead of one per fsync (6 fsyncs: 22 ms one by one, 5 ms together on this machine's disk).
+        Record the refs only after the block: until it exits they are not yet crash-proof."""
+        if self._group.paths is not None:  # nested: the outer group syncs
+            yield
+            return
+        self._group.paths = []
+        try:
+            yield
+            paths = list(dict.fromkeys(self._group.paths))
+        finally:
+            self._group.paths = None
+        try:
+            list(_pool().map(_fsync_path, paths))
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
+
+    def _syncs_now(self, area: str) -> bool:
+        return area in self.sync_areas and self._group.paths is None
 
     # -- writing ------------------------------------------------------------------------------
 
     def put_bytes(self, data: bytes, area: str, suffix: str = "") -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
         target = self._target(area, sha, suffix)
-        if (stored := self._stored(area, target)) is not None:
+        if (stored := self._stored(area, target, len(data))) is not None:
             return stored
         tmp = self._tmp_path(area, suffix)
         try:
@@ -144,12 +188,14 @@ class FsBlobStore:
     def _commit(self, tmp: Path, area: str, sha: str, suffix: str) -> BlobRef:
         """Rename a synced temp file to its content address (or drop it if already stored)."""
         target = self._target(area, sha, suffix)
-        if (stored := self._stored(area, target)) is not None:
+        if (stored := self._stored(area, target, tmp.stat().st_size)) is not None:
             return stored
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
-            if area in self.sync_areas:
+            if self._group.paths is not None and area in self.sync_areas:
+                self._group.paths += [target, target.parent]
+            elif area in self.sync_areas:
                 _sync_dir(target.parent)
         except OSError as exc:
             raise self._write_failed(exc) from exc
@@ -157,20 +203,23 @@ class FsBlobStore:
 
     def _sync(self, fh: BinaryIO, area: str) -> None:
         fh.flush()
-        if area in self.sync_areas:
+        if self._syncs_now(area):
             os.fsync(fh.fileno())
 
     def _write_failed(self, exc: OSError) -> StorageError:
         message = f"could not store a blob under {self.root} ({exc}); check disk space and permissions"
         return StorageError(message)
 
-    def _stored(self, area: str, path: Path) -> BlobRef | None:
+    def _stored(self, area: str, path: Path, size: int) -> BlobRef | None:
         """The ref of an already stored blob with its age reset (orphan collection keys on age),
         or None when there is none. In an area that is not fsynced a stored copy may be one an OS
-        crash cut short, so there the new content is always written over it."""
+        crash cut short, so there the new content is always written over it; elsewhere a copy of
+        the wrong size (a crash inside a `sync_group`) is written over too."""
         if area not in self.sync_areas:
             return None
         try:
+            if path.stat().st_size != size:
+                return None
             os.utime(path)
             return self._ref(area, path)
         except (FileNotFoundError, NotADirectoryError):
@@ -219,7 +268,7 @@ class BlobWriter:
     ) -> None:
         try:
             if exc_type is None:
-                sha = _hash_and_sync(self.path, self._area in self._store.sync_areas)
+                sha = _hash_and_sync(self.path, self._store._syncs_now(self._area))
                 self._ref = self._store._commit(self.path, self._area, sha, self._suffix)
         finally:
             self.path.unlink(missing_ok=True)
@@ -241,6 +290,10 @@ def _hash_and_sync(path: Path, sync: bool) -> str:
 def _suffix_of(ref: BlobRef) -> str:
     name = Path(ref.path).name
     return name[len(ref.sha256) :] if name.startswith(ref.sha256) else ""
+
+
+def _fsync_path(path: Path) -> None:
+    _sync_dir(path)  # O_RDONLY + fsync works for a file as for a directory
 
 
 def _sync_dir(directory: Path) -> None:
