@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -221,15 +222,59 @@ async def _measure(port: int, server_pid: int, queries: int, rate: float, out: P
     }
 
 
+_CLIENTS = ("raw socket", "lean client", "bare httpx")
+
+
+def _drive(client: str, port: int, requests: int) -> None:
+    """``requests`` requests from one client and nothing else (what --instructions runs under callgrind)."""
+    if client == "raw socket":
+        _raw_socket(port, requests)
+    elif client == "lean client":
+        asyncio.run(_lean_alone(port, requests))
+    else:
+        asyncio.run(_httpx_alone(port, requests))
+
+
+def _instructions(port: int, requests: int) -> dict[str, float]:
+    """Instructions per request of each client: callgrind's count at ``requests`` requests minus its
+    count at none (start-up, imports), over ``requests``. Independent of the machine's load."""
+    per_request = {}
+    for client in _CLIENTS:
+        counts = []
+        for n in (0, requests):
+            command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+            command += ["-m", "benchmarks.harness_overhead", "--client", client, "--requests", str(n)]
+            run = subprocess.run([*command, "--port", str(port)], capture_output=True, text=True, check=True)
+            found = re.search(r"Collected : (\d+)", run.stderr)
+            if found is None:
+                raise SystemExit(f"no instruction count from valgrind: {run.stderr[-300:]}")
+            counts.append(int(found.group(1)))
+        per_request[client] = (counts[1] - counts[0]) / requests
+    return per_request
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Measure the benchmark harness's own overhead.")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0, help="Poisson rate for the issue-lag check")
     parser.add_argument("--out", default=None, help="keep the runs' outputs here (default: a temp dir)")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions per request of each client over N requests (valgrind, ~1 min)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=_CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         asyncio.run(_serve())
+        return
+    if args.client:
+        _drive(args.client, args.port, args.requests)
         return
     command = [sys.executable, "-m", "benchmarks.harness_overhead", "--serve"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE)
@@ -238,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         port, size = (int(x) for x in child.stdout.readline().split())
         with tempfile.TemporaryDirectory() as tmp:
             figures = asyncio.run(_measure(port, child.pid, args.queries, args.rate, Path(args.out or tmp)))
+        if args.instructions:
+            figures["instructions_per_request"] = _instructions(port, args.instructions)
     finally:
         child.terminate()
         child.wait(timeout=10)
@@ -280,6 +327,8 @@ def _print(figures: dict[str, Any], size: int) -> None:
         f"alone {figures['lean_client_cpu_ms_per_request']:.3f} ms, trivial server "
         f"{figures['trivial_server_cpu_ms_per_query']:.3f} ms"
     )
+    for client, count in figures.get("instructions_per_request", {}).items():
+        print(f"instructions per request (callgrind, load-independent): {client} {count / 1e6:.2f} M")
     print(json.dumps(figures))
 
 
