@@ -149,7 +149,7 @@ def _hardware(s: dict[str, Any]) -> Entry:
 def _counts(s: dict[str, Any]) -> Entry:
     perf, acc = s.get("performance", {}), s.get("accuracy", {})
     figures = {"performance_queries": perf.get("queries"), "accuracy_queries": acc.get("queries")}
-    perf_n, acc_n = figures["performance_queries"], figures["accuracy_queries"]
+    perf_n, acc_n = (figures[k] or 0 for k in ("performance_queries", "accuracy_queries"))
     text = f"this run: {perf_n} performance, {acc_n} accuracy queries"
     return {"figures": figures, "answer": text}
 
