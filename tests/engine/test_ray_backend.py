@@ -219,29 +219,45 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_with_engine_ray_makes_a_playable_mp4_over_http(runtime: str, tmp_path: Path) -> None:
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def served(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``reelserve serve --engine ray``, started first so that its actor loads while the other tests run."""
+    data = Path(tmp_path_factory.mktemp("ray-serve"))
     port = _free_port()
     env = {**os.environ, "RAY_ADDRESS": runtime}  # join the module's runtime (token: RAY_AUTH_TOKEN_PATH)
     cli = str(Path(sys.executable).parent / "reelserve")
-    cmd = [cli, "serve", "--engine", "ray", "--devices", "cpu", "--port", str(port),
-           "--data", str(tmp_path / "data")]  # fmt: skip
-    log = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would block the server
+    cmd = [cli, "serve", "--engine", "ray", "--devices", "cpu", "--port", str(port), "--data", str(data)]
+    log = data / "serve.log"  # a file, not a pipe: a full pipe would block the server
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, env=env, stderr=err, stdout=subprocess.DEVNULL)
+    yield Served(proc, port, log)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_serve_with_engine_ray_makes_a_playable_mp4_over_http(served: Served) -> None:
+    proc, log = served.proc, served.log
     try:
         # the first admin key is printed once, before the server starts
         key = wait_for(lambda: _first_key(log.read_text()) or proc.poll() is not None, 120, "the first key")
         assert isinstance(key, str), log.read_text()[-2000:]
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{served.port}"
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
             wait_for(lambda: _ready(c), 300, "serve --engine ray to be ready")
             body = {"prompt": "waves on a rock", "size": "32x32", "num_frames": 5, "num_inference_steps": 3}
             r = c.post("/v1/videos", json=body)
             assert r.status_code in (200, 201, 202), r.text
             vid = r.json()["id"]
-            wait_for(
-                lambda: c.get(f"/v1/videos/{vid}").json()["status"] in ("completed", "failed"), 180, "job"
-            )
+            ended = ("completed", "failed")
+            wait_for(lambda: c.get(f"/v1/videos/{vid}").json()["status"] in ended, 180, "the job")
             assert c.get(f"/v1/videos/{vid}").json()["status"] == "completed"
             mp4 = c.get(f"/v1/videos/{vid}/content")
             assert mp4.status_code == 200 and mp4.headers["content-type"].startswith("video/mp4")

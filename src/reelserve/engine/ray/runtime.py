@@ -5,7 +5,8 @@ directory we choose — ``_temp_dir``, ``RAY_TMPDIR`` and, while the Ray daemons
 it), ``HOME`` — never ``~/.ray`` or ``/tmp/ray``. ``XDG_CACHE_HOME`` is pinned to the real home's cache
 first, so model caches (Hugging Face, torch hub) resolve as before inside the actors. The dashboard
 is off, logical CPUs are bounded, usage statistics are off (no network), and the object store is
-capped. With ``address`` (or ``RAY_ADDRESS``) it joins a running cluster instead (KubeRay, or another
+capped. ``ray.init`` runs on a thread that lives until ``shutdown_ray`` (see ``_init_on_keeper``).
+With ``address`` (or ``RAY_ADDRESS``) it joins a running cluster instead (KubeRay, or another
 process's runtime; ``RAY_AUTH_TOKEN_PATH`` names that cluster's token).
 """
 
@@ -16,8 +17,10 @@ import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["RayRuntime", "ensure_ray", "shutdown_ray"]
 
@@ -26,6 +29,8 @@ log = logging.getLogger("reelserve.engine.ray")
 #: AF_UNIX socket paths are limited to 107 bytes; Ray adds ~65 (t/session_<date>_<pid>/sockets/...)
 _MAX_ROOT_CHARS = 40
 _lock = threading.Lock()
+_release = threading.Event()  #: lets the thread that started Ray's daemons end (after shutdown)
+_keepers: list[threading.Thread] = []
 _owned: list[Path | None] = []  #: root of the runtime this process started; None: keep its files
 
 
@@ -69,7 +74,7 @@ def ensure_ray(rt: RayRuntime) -> bool:
         os.environ["RAY_TMPDIR"] = str(root)
         os.environ["HOME"] = str(home)  # the daemons and worker processes started now inherit it
         try:
-            ray.init(
+            _init_on_keeper(
                 num_cpus=rt.num_cpus or os.cpu_count() or 1,
                 object_store_memory=rt.object_store_mb * 1024 * 1024,
                 include_dashboard=False,
@@ -87,12 +92,42 @@ def ensure_ray(rt: RayRuntime) -> bool:
         return True
 
 
+def _init_on_keeper(**kwargs: Any) -> None:
+    """``ray.init`` on a thread that lives until ``shutdown_ray``.
+
+    Ray starts its daemons with ``PR_SET_PDEATHSIG`` (SIGKILL), which fires when the *thread* that
+    forked them ends, not the process: started from a short-lived thread (a backend's start thread),
+    the whole runtime would be killed as soon as that thread returned.
+    """
+    import ray
+
+    started: Future[None] = Future()
+
+    def keep() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        _release.wait()
+
+    _release.clear()
+    keeper = threading.Thread(target=keep, name="ray-runtime", daemon=True)
+    keeper.start()
+    started.result()
+    _keepers.append(keeper)
+
+
 def shutdown_ray() -> None:
     """Stop the runtime this process started (a joined cluster is only disconnected)."""
     import ray
 
     with _lock:
         ray.shutdown()
+        _release.set()
+        while _keepers:
+            _keepers.pop().join(10.0)
         while _owned:
             root = _owned.pop()
             if root is not None:
