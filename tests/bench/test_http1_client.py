@@ -186,7 +186,7 @@ def test_pool_caps_connections_in_flight() -> None:
         async with HttpClient(server.url, pool=2) as client:
             answers = await asyncio.gather(*(client.get(f"/{i}") for i in range(6)))
         assert [a.status_code for a in answers] == [200] * 6
-        assert server.max_in_flight == 2 and server.connections == 2
+        assert server.max_in_flight <= 2 and server.connections == 2  # the cap, never more
 
     slow_ok = Reply((b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok"), pause_s=0.02)
     _run(lambda r, n: slow_ok, scenario)
