@@ -15,13 +15,16 @@ order (ABBA) so load from other work on a shared machine falls on both alike:
 - ``burst``: ``--jobs`` jobs submitted at once, wall time to the last one → jobs/s (the job lane's
   throughput, batched steps included).
 
-Figures are medians over rounds; ``ray/local`` is the same-run ratio. CPU seconds are the worker
-process's (``/proc``) and this process's, per phase; Ray's own daemons (GCS, raylet) are not counted.
+Figures are medians over rounds; ``ray/local`` is the same-run ratio. CPU seconds per item (``/proc``):
+the model worker process's, this process's, and ``daemons`` = every other descendant of this process
+(Ray's GCS, raylet, agents and pooled workers; they run during both systems' phases, so the difference
+between the columns is what Ray's own calls cost them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -49,22 +52,55 @@ def _proc_cpu(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(p.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _daemons_cpu(exclude: set[int | None]) -> float:
+    """CPU seconds of this process's descendants but the model workers: Ray's GCS, raylet, agents."""
+    total = 0.0
+    for pid in _descendants(os.getpid()):
+        if pid not in exclude:
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                total += _proc_cpu(pid)
+    return total
+
+
 class System:
     def __init__(self, name: str, backend: ModelBackend, root: Path) -> None:
         self.name = name
         self.backend = backend
         self.store: Store = open_store(default_url(root))
         self.seq = 0
+        self.workers: set[int | None] = set()  #: every model worker's pid (both systems), set by _start
 
     def client(self) -> Any:
         return self.backend.pool.client(self.backend.pool.live()[0])
 
     def measure(self, phase: str, fn: Any, n: int) -> Row:
         pid = self.client().pid
-        w0, d0, t0 = _proc_cpu(pid), time.process_time(), time.perf_counter()
+        r0, w0, d0 = _daemons_cpu(self.workers), _proc_cpu(pid), time.process_time()
+        t0 = time.perf_counter()
         extra = fn()
         wall = time.perf_counter() - t0
-        cpu = {"worker_cpu_s": (_proc_cpu(pid) - w0) / n, "driver_cpu_s": (time.process_time() - d0) / n}
+        cpu = {
+            "worker_cpu_s": (_proc_cpu(pid) - w0) / n,
+            "driver_cpu_s": (time.process_time() - d0) / n,
+            "daemons_cpu_s": (_daemons_cpu(self.workers) - r0) / n,
+        }
         return {"wall_s": wall / n, **cpu, **extra}
 
     def pings(self, n: int) -> Row:
@@ -147,6 +183,9 @@ def _start(scratch: Path, slots: int) -> tuple[dict[str, System], dict[str, floa
         backend.wait_ready()
         ready[name] = time.perf_counter() - t0
         made[name] = System(name, backend, root)
+    pids = {s.client().pid for s in made.values()}
+    for s in made.values():
+        s.workers = pids
     return made, ready
 
 

@@ -4,10 +4,11 @@ Ray writes session files, sockets, logs and an auth token. ``ensure_ray`` points
 directory we choose — ``_temp_dir``, ``RAY_TMPDIR`` and, while the Ray daemons start (they inherit
 it), ``HOME`` — never ``~/.ray`` or ``/tmp/ray``. ``XDG_CACHE_HOME`` is pinned to the real home's cache
 first, so model caches (Hugging Face, torch hub) resolve as before inside the actors. The dashboard
-is off, logical CPUs are bounded, usage statistics are off (no network), and the object store is
-capped. ``ray.init`` runs on a thread that lives until ``shutdown_ray`` (see ``_init_on_keeper``).
-With ``address`` (or ``RAY_ADDRESS``) it joins a running cluster instead (KubeRay, or another
-process's runtime; ``RAY_AUTH_TOKEN_PATH`` names that cluster's token).
+is off, logical CPUs are bounded, usage statistics are off (no network), the object store is capped,
+and actors run at normal priority (``RAY_worker_niceness=0``: Ray's default, 15, starves the model
+workers behind everything else on a busy host). ``ray.init`` runs on a thread that lives until
+``shutdown_ray`` (see ``_init_on_keeper``). With ``address`` (or ``RAY_ADDRESS``) it joins a running
+cluster instead (KubeRay, or another process's runtime; ``RAY_AUTH_TOKEN_PATH`` names its token).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def ensure_ray(rt: RayRuntime) -> bool:
         real_home = os.environ.get("HOME", str(Path.home()))
         os.environ.setdefault("XDG_CACHE_HOME", str(Path(real_home) / ".cache"))
         os.environ["RAY_TMPDIR"] = str(root)
+        # Ray runs workers at nice 15; the model actors are this server's main work, as local workers are
+        os.environ.setdefault("RAY_worker_niceness", "0")
         os.environ["HOME"] = str(home)  # the daemons and worker processes started now inherit it
         try:
             _init_on_keeper(
