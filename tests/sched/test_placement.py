@@ -195,3 +195,14 @@ def test_no_worker_up_leaves_everything_unplaced_without_failing() -> None:
     sessions = [SessionView("a", None), SessionView("b", None, streaming=True)]
     d = plan_placement(sessions, [], 0.0, PlacementParams())
     assert d.unplaced == ("b", "a") and d.moves == () and d.bottleneck_ms == 0.0
+
+
+def test_a_decision_names_each_session_at_most_once() -> None:
+    """A session placed by a call is not also moved by it (the caller applies both lists)."""
+    rng = random.Random(7)
+    for _ in range(200):
+        sessions, workers = random_cluster(rng, rng.randint(2, 6), rng.randint(10, 60))
+        workers = [w.__class__(w.id, 4, 8, True) for w in workers]  # small and saturated: moves are many
+        d = plan_placement(sessions, workers, 5.0, PlacementParams(offload_idle=False))
+        named = [sid for sid, _ in d.place] + [m.session_id for m in d.moves]
+        assert len(named) == len(set(named))

@@ -246,7 +246,9 @@ def plan_placement(
         else:
             c.add(t, s)
             place.append((s.id, c.ids[t]))
-    moved = {m.session_id for m in moves}
+    # a session placed or evacuated by this call is not moved again by it: a decision names each session
+    # at most once (the caller applies places and moves independently)
+    moved = {m.session_id for m in moves} | {sid for sid, _ in place}
     for _ in range(params.max_rounds if params.rebalance else 0):
         move = _rebalance_round(c, params, moved)
         if move is None:
