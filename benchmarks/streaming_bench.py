@@ -8,6 +8,9 @@ chunk requested → media segment ready (the JSON timing message); a miss is a c
 
     .venv/bin/python -m benchmarks.streaming_bench [--devices cpu,cpu] [--sessions 1,2,4] [--chunks 6]
         [--size 32x32] [--chunk-frames 4] [--steps 2] [--deadline-ms 1000] [--state-sizes 32,64,128]
+        [--quality best_effort,adaptive] [--min-steps 2]
+
+``--quality`` runs each session count once per mode, interleaved (adaptive quality: ``docs/engine.md``).
 """
 
 from __future__ import annotations
@@ -72,12 +75,15 @@ class Bench:
     def manager(self) -> SessionManager:
         return self.app.state.sessions  # type: ignore[no-any-return]
 
-    def create(self, size: str, chunks: int, seed: int = 0) -> str:
+    def create(self, size: str, chunks: int, seed: int = 0, quality: str = "best_effort") -> str | None:
+        """A session's id; None when adaptive/strict quality refused it (409)."""
         a = self.args
         body = {"prompt": f"a city at night {seed}", "size": size, "chunk_frames": a.chunk_frames,
                 "num_inference_steps": a.steps, "max_chunks": chunks, "deadline_ms": a.deadline_ms,
-                "seed": seed}  # fmt: skip
+                "seed": seed, "quality": quality, "min_steps": a.min_steps}  # fmt: skip
         r = self.http.post("/v1/sessions", json=body)
+        if r.status_code == 409:
+            return None
         r.raise_for_status()
         return str(r.json()["id"])
 
@@ -93,8 +99,9 @@ class Bench:
                     if info["type"] == "end":
                         return
 
-    def concurrency(self, n: int) -> dict[str, Any]:
-        ids = [self.create(self.args.size, self.args.chunks, seed=k) for k in range(n)]
+    def concurrency(self, n: int, quality: str = "best_effort") -> dict[str, Any]:
+        made = [self.create(self.args.size, self.args.chunks, seed=k, quality=quality) for k in range(n)]
+        ids = [sid for sid in made if sid is not None]
         chunks: list[dict[str, Any]] = []
         threads = [threading.Thread(target=self.stream, args=(sid, chunks)) for sid in ids]
         t0 = time.perf_counter()
@@ -106,7 +113,10 @@ class Bench:
         lat = [c["latency_ms"] for c in chunks]
         frames = sum(c["frames"] for c in chunks)
         return {
-            "sessions": n, "chunks": len(chunks), "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 0.99),
+            "sessions": n, "quality": quality, "refused": n - len(ids), "chunks": len(chunks),
+            "degraded": sum(bool(c.get("quality", {}).get("degraded")) for c in chunks),
+            "mean_steps": statistics.mean(c["steps"] for c in chunks),
+            "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 0.99),
             "max_ms": max(lat), "misses": sum(c["deadline_missed"] for c in chunks),
             "mean_batch": statistics.mean(c["batch_size"] for c in chunks), "frames_per_s": frames / wall,
             "queue_p50_ms": statistics.median(c["queue_ms"] for c in chunks),
@@ -173,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--chunk-frames", type=int, default=4)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--deadline-ms", type=float, default=1000.0)
+    ap.add_argument("--quality", default="best_effort", help="comma list: best_effort,adaptive,strict")
+    ap.add_argument("--min-steps", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=4)
     ap.add_argument("--state-sizes", default="32,64,128")
     ap.add_argument("--repeats", type=int, default=3)
@@ -181,16 +193,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args, Path(tmp))
         try:
-            rows = [bench.concurrency(int(n)) for n in args.sessions.split(",")]
+            modes = args.quality.split(",")  # interleaved per session count: same-moment comparison
+            rows = [bench.concurrency(int(n), q) for n in args.sessions.split(",") for q in modes]
             moves = [bench.state_moves(int(s)) for s in args.state_sizes.split(",") if s]
         finally:
             bench.close()
     print(f"devices {args.devices}; {args.size}, {args.chunk_frames} frames/chunk, {args.steps} steps, "
           f"deadline {args.deadline_ms:.0f} ms, {args.chunks} chunks per session")  # fmt: skip
-    print(f"{'sessions':>8} {'p50 ms':>8} {'p99 ms':>8} {'misses':>9} {'batch':>6} {'frames/s':>9}")
+    print(f"{'sessions':>8} {'quality':>11} {'p50 ms':>8} {'p99 ms':>8} {'misses':>9} {'batch':>6} "
+          f"{'frames/s':>9} {'steps':>6} {'degraded':>9} {'refused':>7}")  # fmt: skip
     for r in rows:
-        print(f"{r['sessions']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['misses']:>4}/{r['chunks']:<4} "
-              f"{r['mean_batch']:>6.2f} {r['frames_per_s']:>9.1f}")  # fmt: skip
+        print(f"{r['sessions']:>8} {r['quality']:>11} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+              f"{r['misses']:>4}/{r['chunks']:<4} {r['mean_batch']:>6.2f} {r['frames_per_s']:>9.1f} "
+              f"{r['mean_steps']:>6.2f} {r['degraded']:>4}/{r['chunks']:<4} {r['refused']:>7}")  # fmt: skip
     print(f"{'size':>8} {'state KB':>9} {'migrate ms':>11} {'offload ms':>11} {'resume ms':>10}")
     for m in moves:
         print(f"{m['size']:>8} {m['state_kb']:>9.1f} {m['migrate_ms']:>11.1f} {m['offload_ms']:>11.1f} "

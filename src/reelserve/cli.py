@@ -49,6 +49,7 @@ def _run(dd: Any, job: Job, *, quiet: bool = False, device: str | None = None) -
 
 def _report(dd: Any, job: Job, as_json: bool = False) -> None:
     from reelserve.cli_progress import print_job, timing_table
+    from reelserve.engine.facts import engine_line, job_engine_facts
 
     stages = dd.store.get_stages(job.id)
     if as_json:
@@ -57,12 +58,15 @@ def _report(dd: Any, job: Job, as_json: bool = False) -> None:
     if job.status is JobStatus.SUCCEEDED:
         out.print(timing_table(stages))
     print_job(out, job, stages, _artifact_paths(dd, job.id))
+    if (line := engine_line(job_engine_facts(job, stages))) is not None:  # ran on a model worker
+        out.print(f"  {line}")
     if job.output_path and job.status is JobStatus.SUCCEEDED:
         out.print(f"  output: [green]{job.output_path}[/]")
 
 
 def _job_dict(dd: Any, job: Job, stages: list[Any] | None = None) -> dict[str, Any]:
     from reelserve.cli_progress import bottleneck_hint
+    from reelserve.engine.facts import job_engine_facts
     from reelserve.pipeline.manifest import timing_split
 
     d: dict[str, Any] = {
@@ -94,6 +98,7 @@ def _job_dict(dd: Any, job: Job, stages: list[Any] | None = None) -> dict[str, A
         d["time_split_s"] = split
         d["bottleneck"] = bottleneck_hint(split)
         d["artifacts"] = _artifact_paths(dd, job.id)
+        d["engine"] = job_engine_facts(job, stages)  # worker, device, batch, preemptions, waits, quality
     return d
 
 
@@ -367,6 +372,7 @@ def _mount_optional() -> None:
         ("reelserve.api.cli", None),
         ("reelserve.pipeline.analyze.cli", None),
         ("reelserve.models.profile_cli", None),
+        ("reelserve.engine.cli", None),  # reelserve sessions list | show
     ):
         try:
             sub = importlib.import_module(module).app

@@ -12,7 +12,9 @@ import pytest
 from reelserve.engine.model.client import RemoteError
 from tests.engine.conftest import Server, wait_for
 
-BATCH_SPEC: dict[str, Any] = {"prompt": "a quiet harbour", "width": 32, "height": 32, "frames": 5, "steps": 8}
+#: 60 steps: long enough (~0.4 s idle) that the stats poll sees them running before they finish
+BATCH_SPEC: dict[str, Any] = {"prompt": "a quiet harbour", "width": 32, "height": 32, "frames": 5,
+                              "steps": 60}  # fmt: skip
 INTERACTIVE_SPEC: dict[str, Any] = {"prompt": "a fox", "width": 32, "height": 32, "frames": 9, "steps": 2}
 
 

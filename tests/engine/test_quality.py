@@ -7,12 +7,15 @@ is known in advance; the workers, the stream and the frames are real."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from reelserve.cli import app as cli
 from reelserve.engine.quality import CostModel
 from reelserve.sched.latency import Profile
 from tests.engine.conftest import Server, wait_for
@@ -113,6 +116,12 @@ def test_adaptive_job_runs_at_a_smaller_size_and_says_so(server: Server) -> None
     assert final["status"] == "completed" and final["engine"]["steps_run"] == 8
     assert final["engine"]["workers"] and final["engine"]["devices"] == ["cpu"]
     assert final["engine"]["max_batch"] >= 1 and final["engine"]["queue_wait_s"] >= 0
+    data = str(server.app.state.services.settings.data_dir)
+    res = CliRunner().invoke(cli, ["jobs", "show", video["id"], "--json", "--data", data])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["engine"]["quality"]["size"] == "16x16"
+    text = CliRunner().invoke(cli, ["jobs", "show", video["id"], "--data", data]).output
+    assert "engine: worker mw-" in text and "quality adaptive: degraded to 16x16" in text
 
 
 def test_strict_job_with_an_unmeetable_deadline_is_refused(server: Server, fixed_cost: None) -> None:

@@ -17,8 +17,10 @@ from typing import Any
 import av
 import httpx
 import pytest
+from typer.testing import CliRunner
 from websockets.sync.client import connect
 
+from reelserve.engine.cli import app as engine_cli
 from reelserve.local import open_data_dir
 from reelserve.store.governance import create_key
 from reelserve.store.sessions import get_session
@@ -116,3 +118,16 @@ def test_session_continues_after_the_api_process_is_killed(data: tuple[Path, str
     with av.open(io.BytesIO(b"".join(binary))) as container:  # the new init segment + what follows play
         frames = list(container.decode(video=0))
     assert len(frames) == (5 - done) * SMALL["chunk_frames"]
+
+    # the store keeps what `reelserve sessions show` prints: every chunk, before and after the restart
+    res = CliRunner().invoke(engine_cli, ["sessions", "show", sid, "--json", "--data", str(root)])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert shown["status"] == "finished" and shown["chunks"] == 5 and shown["deadline_misses"] == 0
+    assert [c["index"] for c in shown["chunk_list"]] == list(range(5))
+    steps = SMALL["num_inference_steps"]
+    assert all(c["latency_ms"] > 0 and c["steps"] == steps for c in shown["chunk_list"])
+    listed = CliRunner().invoke(engine_cli, ["sessions", "list", "--json", "--data", str(root)])
+    assert {r["id"] for r in json.loads(listed.output)} == {ref, sid}
+    missing = CliRunner().invoke(engine_cli, ["sessions", "show", "sess_nope", "--data", str(root)])
+    assert missing.exit_code != 0 and "no session sess_nope" in missing.output

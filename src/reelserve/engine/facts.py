@@ -11,7 +11,7 @@ from typing import Any
 
 from reelserve.core.records import Job, StageRecord
 
-__all__ = ["job_engine_facts"]
+__all__ = ["engine_line", "job_engine_facts"]
 
 
 def job_engine_facts(job: Job, stages: list[StageRecord]) -> dict[str, Any] | None:
@@ -32,3 +32,20 @@ def job_engine_facts(job: Job, stages: list[StageRecord]) -> dict[str, Any] | No
         "queue_wait_s": None if started is None or queued is None else round(max(0.0, started - queued), 6),
         "quality": quality,
     }
+
+
+def engine_line(facts: dict[str, Any] | None) -> str | None:
+    """One line for ``reelserve jobs show``: where it ran, its batch, preemptions, waits, quality."""
+    if facts is None:
+        return None
+    q = facts.get("quality") or {}
+    parts = [
+        f"worker {','.join(facts['workers']) or '-'} on {','.join(facts['devices']) or '-'}",
+        f"max batch {facts['max_batch']}",
+        f"preemptions {facts['preemptions']}",
+        f"queue wait {facts['queue_wait_s']} s",
+        f"batch wait {facts['batch_wait_s']} s",
+    ]
+    if q:
+        parts.append(f"quality {q.get('mode')}: {q.get('reason')}")
+    return "engine: " + "; ".join(parts)
