@@ -78,7 +78,11 @@ def _ffmpeg(path: Path, threads: int) -> Callable[[], None]:
         "null",
         "-",
     ]
-    return lambda: subprocess.run(cmd, check=True)
+
+    def run() -> None:
+        subprocess.run(cmd, check=True)
+
+    return run
 
 
 def _ours(path: Path, decoders: int, tasks: tuple[str, ...], chunk_s: float) -> Callable[[], None]:

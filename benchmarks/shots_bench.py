@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.shots_bench [--seconds 30] [--size 1280x720] [--repeats 3]
 
 On a synthetic H.264 video (``decode_bench.make_test_video``: panning textures, scene changes),
-one decode thread, CPU time of the measuring thread (immune to neighbours' load) per frame, median
-of the repeats:
+one decode thread, CPU time of the measuring thread per frame (far less sensitive to neighbours'
+load than wall time, though not immune: caches and cores are shared), median of the repeats:
 
 - ``decode``: PyAV decodes every frame (no pixel conversion): the floor every detector pays;
 - ``small frame``: swscale to the 96-px-wide RGB frame the detectors compare, with its default
