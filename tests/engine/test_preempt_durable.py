@@ -13,7 +13,7 @@ from reelserve.pipeline.submit import submit_generation
 from tests.engine.conftest import Server, wait_for
 
 #: no periodic checkpoint before the end: the only mid-run checkpoint is the preemption's
-SPEC = GenerationSpec("a slow pan over hills", width=32, height=32, num_frames=5, steps=600, seed=21,
+SPEC = GenerationSpec("a slow pan over hills", width=32, height=32, num_frames=5, steps=300, seed=21,
                       checkpoint_every=1000, preset="ultrafast")  # fmt: skip
 
 

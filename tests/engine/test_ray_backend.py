@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 from reelserve.core.records import GenerationSpec, JobStatus  # noqa: E402
 from reelserve.engine.model.client import ModelWorkerClient, RemoteError  # noqa: E402
 from reelserve.engine.model.pool import ModelPool, PoolConfig  # noqa: E402
-from reelserve.engine.ray import RayBackend, RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
+from reelserve.engine.ray import RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
+from reelserve.engine.ray.backend import RayBackend  # noqa: E402
 from reelserve.engine.ray.actor import ThreadWorkerClient  # noqa: E402
 from reelserve.engine.ray.client import RayWorkerClient  # noqa: E402
 from reelserve.engine.sessions.manager import ManagerConfig, SessionManager  # noqa: E402

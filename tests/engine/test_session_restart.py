@@ -38,7 +38,10 @@ class Proc:
                 "--workers", "0"]  # fmt: skip
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._up, 60, "the server to listen")
+
+    def wait_up(self) -> Proc:
+        wait_for(self._up, 120, "the server to listen")
+        return self
 
     def _up(self) -> bool:
         try:
@@ -88,7 +91,10 @@ def _stored_chunks(data: Path, sid: str) -> int:
 
 def test_session_continues_after_the_api_process_is_killed(data: tuple[Path, str]) -> None:
     root, key = data
-    first = Proc(root, key)
+    first = Proc(root, key).wait_up()
+    # the second process imports while the first works; it reads the store only when its session
+    # manager is built, by the first /v1/sessions request, after the first process is gone
+    second = Proc(root, key)
     try:
         with first.client() as c:
             ref = c.post("/v1/sessions", json=SETTINGS).json()["id"]
@@ -101,13 +107,15 @@ def test_session_continues_after_the_api_process_is_killed(data: tuple[Path, str
             wait_for(lambda: c.get(f"/v1/sessions/{sid}").json()["status"] == "paused", 60, "pause")
             done = c.get(f"/v1/sessions/{sid}").json()["chunks"]
         wait_for(lambda: _stored_chunks(root, sid) == done, 30, "the checkpoint of the last chunk")
+    except BaseException:
+        second.stop(signal.SIGKILL)
+        raise
     finally:
         first.stop(signal.SIGKILL)
     assert 2 <= done < 5
 
-    second = Proc(root, key)
     try:
-        binary, chunks = second.read(sid)
+        binary, chunks = second.wait_up().read(sid)
         with second.client() as c:
             info = c.get(f"/v1/sessions/{sid}").json()
     finally:
