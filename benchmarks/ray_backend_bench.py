@@ -165,7 +165,8 @@ def _phases(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _start(scratch: Path, slots: int) -> tuple[dict[str, System], dict[str, float]]:
-    from reelserve.engine.ray import RayBackend, RayRuntime
+    from reelserve.engine.ray import RayRuntime
+    from reelserve.engine.ray.backend import RayBackend
 
     cfg = PoolConfig(devices=("cpu",), max_wait_s=0.05, lease_s=30.0)
     made: dict[str, System] = {}

@@ -31,12 +31,13 @@ import av  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reelserve.core.errors import InvalidInput  # noqa: E402
 from reelserve.core.records import GenerationSpec, JobStatus  # noqa: E402
 from reelserve.engine.model.client import ModelWorkerClient, RemoteError  # noqa: E402
 from reelserve.engine.model.pool import ModelPool, PoolConfig  # noqa: E402
 from reelserve.engine.ray import RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
-from reelserve.engine.ray.backend import RayBackend  # noqa: E402
 from reelserve.engine.ray.actor import ThreadWorkerClient  # noqa: E402
+from reelserve.engine.ray.backend import RayBackend  # noqa: E402
 from reelserve.engine.ray.client import RayWorkerClient  # noqa: E402
 from reelserve.engine.sessions.manager import ManagerConfig, SessionManager  # noqa: E402
 from reelserve.engine.sessions.spec import SessionSpec  # noqa: E402
@@ -284,3 +285,14 @@ def _ready(c: httpx.Client) -> bool:
     except httpx.TransportError:
         time.sleep(0.2)
         return False
+
+
+def test_engine_ray_without_ray_installed_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import reelserve.engine.ray.serve as serve_mod
+
+    monkeypatch.setattr(serve_mod, "find_spec", lambda name: None)  # as if the `ray` extra were missing
+    with pytest.raises(InvalidInput, match="needs Ray: install reelserve's `ray` extra") as err:
+        serve_mod.serve_backend("cpu", 1, default_url(tmp_path), str(tmp_path / "blobs"))
+    assert "--engine model" in err.value.message

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from reelserve.engine.model.backend import ModelBackend
 from reelserve.engine.model.client import ModelWorkerClient
@@ -23,7 +22,7 @@ from reelserve.engine.model.pool import ModelPool, PoolConfig
 from reelserve.engine.ray.client import RayWorkerClient
 from reelserve.engine.ray.runtime import RayRuntime, ensure_ray, shutdown_ray
 
-__all__ = ["RayBackend", "RayPool", "serve_backend"]
+__all__ = ["RayBackend", "RayPool"]
 
 log = logging.getLogger("reelserve.engine.ray")
 
@@ -89,12 +88,3 @@ class RayBackend(ModelBackend):
         if self.pool.owns_ray:
             shutdown_ray()
         log.info("ray backend stopped", extra={"mode": "drain" if drain else "kill"})
-
-
-def serve_backend(devices: str, workers: int, store_url: str, blob_root: str) -> RayBackend:
-    """``reelserve serve --engine ray``: one actor per device entry; Ray's files under the data dir."""
-    devs = tuple(d.strip() for d in devices.split(",") if d.strip())
-    cfg = PoolConfig(devices=devs)
-    cpus = sum(1 for d in devs if not d.startswith("cuda")) * max(1, cfg.threads) + 1
-    runtime = RayRuntime(root=str(Path(blob_root).parent / "ray"), num_cpus=cpus)
-    return RayBackend(cfg, store_url, blob_root, job_slots=max(1, workers) * 4, runtime=runtime)
