@@ -6,6 +6,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,6 @@ class StageContext:
     store: Store
     blobs: BlobStore
     job: Job
-    spec: GenerationSpec
     #: Raises ``Cancelled`` (or a lost-lease error) when the job must stop at the next boundary.
     check: Callable[[], None]
     progress: ProgressSink = field(default_factory=NullProgress)
@@ -55,6 +55,12 @@ class StageContext:
             return None
         stamp, self.stamp = self.stamp, None
         return {stamp: time.time()}
+
+    @cached_property
+    def spec(self) -> GenerationSpec:
+        """The job's settings as a generation spec, parsed on first use: job kinds that are not
+        generation (an analysis) have their own spec shape and never ask for this one."""
+        return GenerationSpec.from_dict(self.job.spec)
 
     def record(self, stage: str, segment: int = 0) -> StageRecord | None:
         return self.records.get((stage, segment))

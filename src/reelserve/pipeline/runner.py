@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reelserve.core.errors import Cancelled, Conflict, ReelserveError
-from reelserve.core.records import GenerationSpec, Job, JobStatus, StageStatus
+from reelserve.core.records import Job, JobStatus, StageStatus
 from reelserve.pipeline.context import IntermediateLost, StageContext
 from reelserve.pipeline.jobkinds import StageDef, stages_for
 from reelserve.pipeline.progress import NullProgress, ProgressSink
@@ -179,12 +179,10 @@ class JobRunner:
         return check
 
     def _run_stages(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> None:
-        spec = GenerationSpec.from_dict(job.spec)
         ctx = StageContext(
             store=self.store,
             blobs=self.blobs,
             job=job,
-            spec=spec,
             check=self._checker(job.id, beat),
             progress=progress,
             device=self.device,
