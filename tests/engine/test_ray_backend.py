@@ -34,11 +34,12 @@ import numpy as np  # noqa: E402
 from reelserve.core.errors import InvalidInput  # noqa: E402
 from reelserve.core.records import GenerationSpec, JobStatus  # noqa: E402
 from reelserve.engine.model.client import ModelWorkerClient, RemoteError  # noqa: E402
+from reelserve.engine.model.config import ModelWorkerConfig  # noqa: E402
 from reelserve.engine.model.pool import ModelPool, PoolConfig  # noqa: E402
 from reelserve.engine.ray import RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
 from reelserve.engine.ray.actor import ThreadWorkerClient  # noqa: E402
 from reelserve.engine.ray.backend import RayBackend  # noqa: E402
-from reelserve.engine.ray.client import RayWorkerClient  # noqa: E402
+from reelserve.engine.ray.client import RayWorkerClient, actor_options  # noqa: E402
 from reelserve.engine.sessions.manager import ManagerConfig, SessionManager  # noqa: E402
 from reelserve.engine.sessions.spec import SessionSpec  # noqa: E402
 from reelserve.pipeline.runner import JobRunner  # noqa: E402
@@ -88,9 +89,14 @@ def generate_state(store: Store, job_id: str) -> dict[str, Any]:
 def runtime() -> Iterator[str]:
     """One Ray runtime for the module; yields its GCS address (a serve process joins it)."""
     root = tempfile.mkdtemp(prefix="rs-ray-")
-    ensure_ray(RayRuntime(root=root, num_cpus=4))
+    before = dict(os.environ)
+    assert ensure_ray(RayRuntime(root=root, num_cpus=4))
+    assert os.environ["RAY_TMPDIR"] == root and os.environ["HOME"] == before["HOME"]
     yield str(ray.get_runtime_context().gcs_address)
     shutdown_ray()
+    ours = ("RAY_TMPDIR", "RAY_AUTH_TOKEN_PATH", "XDG_CACHE_HOME", "RAY_worker_niceness", "HOME")
+    assert {k: os.environ.get(k) for k in ours} == {k: before.get(k) for k in ours}  # restored
+    assert Path(root, "home", ".ray", "auth_token").exists()  # Ray's HOME was ours, not ~
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -296,3 +302,11 @@ def test_engine_ray_without_ray_installed_says_how_to_get_it(
     with pytest.raises(InvalidInput, match="needs Ray: install reelserve's `ray` extra") as err:
         serve_mod.serve_backend("cpu", 1, default_url(tmp_path), str(tmp_path / "blobs"))
     assert "--engine model" in err.value.message
+
+
+def test_cuda_devices_ask_ray_for_one_gpu_per_actor() -> None:
+    cfg, res = actor_options(ModelWorkerConfig("mw-1", device="cuda:1"))
+    assert res == {"num_gpus": 1, "num_cpus": 1}
+    assert cfg.device == "cuda:0"  # Ray sets CUDA_VISIBLE_DEVICES to the one GPU it placed the actor on
+    cfg, res = actor_options(ModelWorkerConfig("mw-0", device="cpu", threads=2))
+    assert res == {"num_gpus": 0, "num_cpus": 2} and cfg.device == "cpu"

@@ -33,6 +33,7 @@ _lock = threading.Lock()
 _release = threading.Event()  #: lets the thread that started Ray's daemons end (after shutdown)
 _keepers: list[threading.Thread] = []
 _owned: list[Path | None] = []  #: root of the runtime this process started; None: keep its files
+_saved_env: dict[str, str | None] = {}  #: variables ensure_ray set, with their earlier values
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,38 +62,52 @@ def ensure_ray(rt: RayRuntime) -> bool:
     with _lock:
         if ray.is_initialized():
             return False
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        _set_env("RAY_USAGE_STATS_ENABLED", "0", keep=True)
         address = rt.address or os.environ.get("RAY_ADDRESS")
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
             log.info("joined a ray cluster", extra={"address": address})
             return False
-        root, fresh = _root_dir(rt)
-        home = root / "home"
-        home.mkdir(exist_ok=True)
-        real_home = os.environ.get("HOME", str(Path.home()))
-        os.environ.setdefault("XDG_CACHE_HOME", str(Path(real_home) / ".cache"))
-        os.environ["RAY_TMPDIR"] = str(root)
-        # Ray runs workers at nice 15; the model actors are this server's main work, as local workers are
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        os.environ["HOME"] = str(home)  # the daemons and worker processes started now inherit it
-        try:
-            _init_on_keeper(
-                num_cpus=rt.num_cpus or os.cpu_count() or 1,
-                object_store_memory=rt.object_store_mb * 1024 * 1024,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                _temp_dir=str(root / "t"),
-            )
-        finally:
-            os.environ["HOME"] = real_home
-        token = home / ".ray" / "auth_token"  # written by ray.init; processes joining later read it here
-        if token.exists():
-            os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
-        _owned.append(root if fresh else None)  # a chosen root keeps Ray's logs after shutdown
-        log.info("ray started", extra={"root": str(root), "address": ray.get_runtime_context().gcs_address})
+        _start_local(rt)
         return True
+
+
+def _set_env(name: str, value: str, keep: bool = False) -> None:
+    """Set a variable for the runtime's lifetime (``shutdown_ray`` restores it); ``keep``: if unset."""
+    if keep and name in os.environ:
+        return
+    _saved_env.setdefault(name, os.environ.get(name))
+    os.environ[name] = value
+
+
+def _start_local(rt: RayRuntime) -> None:
+    import ray
+
+    root, fresh = _root_dir(rt)
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    real_home = os.environ.get("HOME", str(Path.home()))
+    _set_env("XDG_CACHE_HOME", str(Path(real_home) / ".cache"), keep=True)
+    _set_env("RAY_TMPDIR", str(root))
+    # Ray runs workers at nice 15; the model actors are this server's main work, as local workers are
+    _set_env("RAY_worker_niceness", "0", keep=True)
+    os.environ["HOME"] = str(home)  # the daemons and worker processes started now inherit it
+    try:
+        _init_on_keeper(
+            num_cpus=rt.num_cpus or os.cpu_count() or 1,
+            object_store_memory=rt.object_store_mb * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            _temp_dir=str(root / "t"),
+        )
+    finally:
+        os.environ["HOME"] = real_home
+    token = home / ".ray" / "auth_token"  # written by ray.init; processes joining later read it here
+    if token.exists():
+        _set_env("RAY_AUTH_TOKEN_PATH", str(token))
+    _owned.append(root if fresh else None)  # a chosen root keeps Ray's logs after shutdown
+    log.info("ray started", extra={"root": str(root), "address": ray.get_runtime_context().gcs_address})
 
 
 def _init_on_keeper(**kwargs: Any) -> None:
@@ -131,6 +146,12 @@ def shutdown_ray() -> None:
         _release.set()
         while _keepers:
             _keepers.pop().join(10.0)
+        for name, value in _saved_env.items():  # e.g. a token path into a root removed below
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _saved_env.clear()
         while _owned:
             root = _owned.pop()
             if root is not None:
