@@ -8,6 +8,7 @@ manager's ``CostModel`` at the batch the chunk will share (active sessions on it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from reelserve.engine.quality import QualityChoice, choose, ladder_for
@@ -46,8 +47,29 @@ def _choose(mgr: SessionManager, spec: SessionSpec, batch: int, admission: bool)
 
 
 def chunk_choice(mgr: SessionManager, s: Session) -> QualityChoice:
-    """The rung of ``s``'s next chunk on its worker (never a rejection: the session is running)."""
-    return _choose(mgr, s.spec, _batch(mgr, _load(mgr).get(s.worker or "", 1)), admission=False)
+    """The rung of ``s``'s next chunk on its worker (never a rejection: the session is running).
+
+    Chunks batch only with chunks of equal steps, so the rung is aligned per worker, as the simulator
+    picks one rung per forward: ``s`` runs at the fewest steps any active peer of the same shape on its
+    worker wants (each peer's own, unaligned choice), when that is a rung of ``s``'s ladder."""
+    own = _choose(mgr, s.spec, _batch(mgr, _load(mgr).get(s.worker or "", 1)), admission=False)
+    s.wanted_steps = own.level.steps if own.level is not None else s.spec.steps
+    if s.spec.quality != "adaptive":
+        return own
+    shape = s.spec.batch_key[:4]
+    peers = [
+        p.wanted_steps for p in mgr.sessions.values()
+        if p is not s and p.active and p.worker == s.worker and p.spec.quality == "adaptive"
+        and p.wanted_steps and p.spec.batch_key[:4] == shape
+    ]  # fmt: skip
+    ladder = _ladder(s.spec)
+    target = min([s.wanted_steps, *peers])
+    rung = next((i for i, lv in enumerate(ladder) if lv.steps == target), None)
+    if rung is None or target == s.wanted_steps:
+        return own
+    lv = ladder[rung]
+    why = f"degraded to {lv.steps} steps with its worker's batch (own choice: {s.wanted_steps})"
+    return replace(own, rung=rung, level=lv, reason=why)
 
 
 def admission_choice(mgr: SessionManager, spec: SessionSpec) -> QualityChoice:

@@ -139,7 +139,7 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     s.frames_hash.update(frames.tobytes())
     s.publish(segment, rec)
     mgr.observe_chunk(rec)
-    await mgr.persist(s, rec)  # the checkpoint after chunk k: a restarted process continues from here
+    mgr.persist_later(s, rec)  # the checkpoint after chunk k: a restarted process continues from here
 
 
 def _sha(frames: Any) -> str:

@@ -26,7 +26,7 @@ from reelserve.engine.quality import DEFAULT_PROFILE, CostModel
 from reelserve.engine.sessions.adapt import admission_choice
 from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
-from reelserve.engine.sessions.persist import persist, restore_open
+from reelserve.engine.sessions.persist import persist, persist_later, restore_open
 from reelserve.engine.sessions.session import Message, Session, SessionStatus
 from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
 from reelserve.media.codecs import EncodeSettings
@@ -174,8 +174,8 @@ class SessionManager:
         """Sessions a previous process left open come back (offloaded, paused); see ``persist.py``."""
         return restore_open(self)
 
-    async def persist(self, s: Session, record: ChunkRecord | None = None) -> None:
-        await persist(self, s, record)
+    def persist_later(self, s: Session, record: ChunkRecord | None = None) -> None:
+        persist_later(self, s, record)
 
     def get(self, session_id: str, project: str | None = None) -> Session:
         s = self.sessions.get(session_id)

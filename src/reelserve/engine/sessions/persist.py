@@ -27,7 +27,7 @@ from reelserve.store.sessions import SessionRow, list_session_chunks, open_sessi
 if TYPE_CHECKING:
     from reelserve.engine.sessions.manager import SessionManager
 
-__all__ = ["persist", "restore_open"]
+__all__ = ["persist", "persist_later", "restore_open"]
 
 log = logging.getLogger("reelserve.engine.sessions")
 
@@ -42,15 +42,31 @@ def _row(s: Session) -> SessionRow:
                       s.created_at, 0.0, s.ended_at)  # fmt: skip
 
 
-async def persist(mgr: SessionManager, s: Session, record: ChunkRecord | None = None) -> None:
-    """Write the session (and one chunk record) to the store; a store failure is logged, not fatal."""
+async def _write(mgr: SessionManager, sid: str, row: SessionRow, chunk: Any, after: Any) -> None:
+    if after is not None:
+        await after  # writes of one session land in order
+    assert mgr.store is not None
+    try:
+        await asyncio.to_thread(save_session, mgr.store, row, chunk)
+    except Exception:  # the stream goes on; the next chunk's write carries the state again
+        log.exception("session checkpoint failed", extra={"session": sid})
+
+
+def persist_later(mgr: SessionManager, s: Session, record: ChunkRecord | None = None) -> None:
+    """Write the session as it is now (and one chunk record) in the background, after its previous
+    write: the next chunk does not wait for the store. A process killed before the write commits
+    restarts from the previous checkpoint and makes this chunk again (same frames)."""
     if mgr.store is None:
         return
     chunk = None if record is None else (record.index, dataclasses.asdict(record))
-    try:
-        await asyncio.to_thread(save_session, mgr.store, _row(s), chunk)
-    except Exception:  # the stream goes on; the next chunk's write carries the state again
-        log.exception("session checkpoint failed", extra={"session": s.id})
+    s.persisting = asyncio.get_running_loop().create_task(_write(mgr, s.id, _row(s), chunk, s.persisting))
+
+
+async def persist(mgr: SessionManager, s: Session, record: ChunkRecord | None = None) -> None:
+    """Write the session (and one chunk record) now, after any write still in flight."""
+    persist_later(mgr, s, record)
+    if s.persisting is not None:
+        await s.persisting
 
 
 def _session(mgr: SessionManager, row: SessionRow) -> Session:

@@ -50,6 +50,7 @@ class Session:
     pending_prompt: str | None = None  #: applied before the next chunk
     pending_move: str | None = None  #: migrate to this worker at the next chunk boundary
     resumed: bool = False  #: went idle → active; its next placement applies ``sched.resume_move``
+    wanted_steps: int = 0  #: adaptive quality's own choice for its last chunk, before worker alignment
     degraded_chunks: int = 0  #: chunks adaptive quality ran below the requested steps
     admission: dict[str, Any] | None = None  #: the quality decision at creation (``QualityChoice``)
     resume_moves: int = 0  #: migrations made by ``resume_move`` (counted in ``migrations`` too)
@@ -73,6 +74,7 @@ class Session:
         self.runnable = asyncio.Event()  # set while it should generate
         self.listeners: set[asyncio.Queue[Message | None]] = set()
         self.task: asyncio.Task[None] | None = None
+        self.persisting: asyncio.Task[None] | None = None  # the store write in flight (persist.py)
 
     @property
     def active(self) -> bool:
