@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from reelserve.core.errors import InvalidInput  # noqa: E402
 from reelserve.core.records import GenerationSpec, JobStatus  # noqa: E402
-from reelserve.engine.model.client import ModelWorkerClient, RemoteError  # noqa: E402
+from reelserve.engine.model.client import ModelWorkerClient, RemoteError, WorkerLost  # noqa: E402
 from reelserve.engine.model.config import ModelWorkerConfig  # noqa: E402
 from reelserve.engine.model.pool import ModelPool, PoolConfig  # noqa: E402
 from reelserve.engine.ray import RayRuntime, ensure_ray, shutdown_ray  # noqa: E402
@@ -310,3 +310,11 @@ def test_cuda_devices_ask_ray_for_one_gpu_per_actor() -> None:
     assert cfg.device == "cuda:0"  # Ray sets CUDA_VISIBLE_DEVICES to the one GPU it placed the actor on
     cfg, res = actor_options(ModelWorkerConfig("mw-0", device="cpu", threads=2))
     assert res == {"num_gpus": 0, "num_cpus": 2} and cfg.device == "cpu"
+
+
+def test_an_actor_whose_model_cannot_load_fails_to_start_with_the_reason(runtime: str) -> None:
+    client = RayWorkerClient(ModelWorkerConfig("mw-bad", model="no-such-model"))
+    with pytest.raises(WorkerLost, match=r"did not start.*no-such-model"):
+        client.start().wait_ready(300)
+    assert not client.alive()
+    client.stop(drain=False)

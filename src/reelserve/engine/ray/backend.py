@@ -68,7 +68,8 @@ class RayBackend(ModelBackend):
     def _supervise(self) -> None:
         """Replace lost actors (one per device), once the first ones are up."""
         self.wait_ready()
-        while not self._stopping.wait(self.supervise_s):
+        failures = 0
+        while not self._stopping.wait(min(60.0, self.supervise_s * 2.0**failures)):
             try:
                 lost = self.pool.forget_lost()
                 need = len(self.pool.cfg.devices) - len(self.pool.workers)
@@ -77,8 +78,10 @@ class RayBackend(ModelBackend):
                     log.warning("replacing lost model actors", extra=extra)
                 if need > 0:
                     self.pool.start(need)
-            except Exception:  # a failed replacement is retried on the next round
-                log.exception("model actor replacement failed")
+                failures = 0
+            except Exception:  # retried, backing off: a model that cannot load must not spin
+                failures += 1
+                log.exception("model actor replacement failed", extra={"attempt": failures})
 
     def stop(self, drain: bool = True) -> None:
         self._stopping.set()

@@ -63,7 +63,7 @@ class RayWorkerClient(ModelWorkerClient):
     def _on_ready(self, ref: Future[Any]) -> None:
         try:
             self.info = ref.result()
-        except RayError as exc:  # the constructor failed: the model did not load
+        except Exception as exc:  # the constructor failed (the model did not load), or Ray did
             self._ready.set_exception(WorkerLost(f"model actor {self.id} did not start: {_cause(exc)}"))
         else:
             self._ready.set_result(self.info)
@@ -103,6 +103,9 @@ class RayWorkerClient(ModelWorkerClient):
         else:
             if status == "ok":
                 fut.set_result(payload)
+            elif payload["code"] == WorkerLost.code:  # the actor lives but its worker loop has ended
+                self.lost = True
+                fut.set_exception(WorkerLost(payload["message"]))
             else:
                 fut.set_exception(RemoteError(payload["code"], payload["message"], payload["retryable"]))
 
