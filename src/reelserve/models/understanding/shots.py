@@ -57,7 +57,7 @@ class ContentShots:
     ``process_frame`` does that one frame at a time in Python, plus Canny edges whenever a stats
     manager records the score (edges weigh 0 by default); here one ``cvtColor`` converts every frame
     and one ``absdiff`` compares each with the next: the same numbers (tested against the library),
-    about 20x cheaper (``benchmarks/shots_bench.py``).
+    20-30x cheaper (``benchmarks/shots_bench.py``).
     """
 
     name = "pyscenedetect-content"
