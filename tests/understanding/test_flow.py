@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -105,3 +107,27 @@ def test_a_raising_callback_stops_the_analysis(clips: dict[str, Clip]) -> None:
     with pytest.raises(Cancelled):
         analyze_videos([clips["h264"].path] * 4, spec(queue_size=1), on_result=stop)
     assert threading.active_count() <= before  # every worker thread has exited
+
+
+def test_a_codec_ffmpeg_cannot_decode_fails_its_video_only(clips: dict[str, Clip], tmp_path: Path) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("the ffmpeg CLI makes the file (A64 multicolour, a codec FFmpeg cannot decode)")
+    odd = tmp_path / "a64.nut"
+    cmd = [
+        ffmpeg,
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x200:d=0.5:r=24",
+        "-c:v",
+        "a64multi",
+    ]
+    subprocess.run([*cmd, str(odd)], check=True)
+    results = analyze_videos([odd, clips["av1"].path], spec(tasks=("shots", "labels"))).results
+    assert [r["status"] for r in results] == ["failed", "succeeded"]
+    assert results[0]["error"]["code"] == "media_error"
+    assert "unsupported video codec" in results[0]["error"]["message"]
+    assert results[1]["codec"] == "av1" and results[1]["chunks"] == 3
