@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def test_cancel_stops_the_model_at_the_next_step(
         seen.append(state.step)
         if state.step == 2:
             threading.Thread(target=store.finish_job, args=(job.id, JobStatus.CANCELLED)).start()
+        time.sleep(0.01)  # a step as long as a real model's smallest: the status is read every 0.1 s
         return real_step(self, state, cond)
 
     monkeypatch.setattr(WanT2V, "step", step)

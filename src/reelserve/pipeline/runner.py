@@ -28,6 +28,7 @@ __all__ = ["Drained", "JobRunner", "LeaseLost", "worker_identity"]
 
 log = logging.getLogger("reelserve.pipeline")
 
+STATUS_EVERY_S = 0.1  #: how often a running job re-reads its status (cancellation latency)
 MAX_REDOS = 3  #: stage segments redone per run because their scratch output was lost
 
 
@@ -169,7 +170,7 @@ class JobRunner:
             if beat.lost:
                 raise LeaseLost(f"job {job_id} lost its lease")
             now = time.monotonic()
-            if now - last[0] < 0.2:  # a status read per step is cheap, but not per millisecond
+            if now - last[0] < STATUS_EVERY_S:  # a status read per step is cheap, not per millisecond
                 return
             last[0] = now
             current = self.store.get_job(job_id)
