@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from reelserve.core.errors import Cancelled
+from reelserve.pipeline.analyze.cpu import cpu_slots
 from reelserve.pipeline.analyze.flow import analyze_videos
 from reelserve.pipeline.analyze.queues import BoundedQueue
 from tests.understanding.conftest import Clip, spec
@@ -62,6 +63,7 @@ def test_damaged_videos_fail_alone(clips: dict[str, Clip], damaged: dict[str, Pa
     assert "not a media file" in messages["text"] or "no video stream" in messages["text"]
     assert all(r["error"]["code"] == "media_error" for r in results if r["status"] == "failed")
     assert [b["frame"] for b in results[1]["shot_boundaries"]] == [30, 50]
+    assert cpu_slots().used == 0  # decoders that failed mid-chunk gave their core back
 
 
 def test_bounded_queue_never_exceeds_its_size(clips: dict[str, Clip]) -> None:

@@ -15,9 +15,10 @@ frames shown in ``[start_s, end_s)``. With closed GOPs that costs one extra keyf
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -101,7 +102,7 @@ def _feed(task: ChunkTask, base: Fraction) -> Iterator[av.Packet]:
         yield copy
 
 
-def _shown(task: ChunkTask, threads: int, order: Order) -> Iterator[tuple[float, av.VideoFrame]]:
+def _shown(task: ChunkTask, threads: int, order: Order) -> Generator[tuple[float, av.VideoFrame]]:
     """(source time, frame) for every frame shown in ``[task.start_s, task.end_s)``, in order."""
     with open_video(task.path) as (_, stream):
         ctx = stream.codec_context
@@ -130,19 +131,22 @@ def decode_chunk(task: ChunkTask, spec: AnalyzeSpec, order: Order = (0.0, 0)) ->
     shot_times: list[float] = []
     shot_frames: list[np.ndarray] = []
     size = small = (0, 0)
-    for at, frame in _shown(task, spec.decode_threads, order):
-        if not shot_times and not times:
-            size = fit_size(frame.width, frame.height, spec.frame_side)
-            small_w = max(2, min(spec.shot_width, frame.width) // 2 * 2)
-            small = (small_w, max(2, round(frame.height * small_w / frame.width / 2) * 2))
-        if want_shots:
-            shot_times.append(at)
-            shot_frames.append(_rgb(frame, small, "AREA"))
-        if want_frames and _sampled(at, task.frame_s, spec.fps):
-            times.append(at)
-            frames.append(_rgb(frame, size))
-        if not want_shots:
-            shot_times.append(at)  # counted, not kept: the frame count checks for truncation
+    # Closed explicitly: a generator left to the garbage collector after an error would keep its
+    # core slot (`cpu.decoding`) while a traceback still refers to it.
+    with contextlib.closing(_shown(task, spec.decode_threads, order)) as shown:
+        for at, frame in shown:
+            if not shot_times and not times:
+                size = fit_size(frame.width, frame.height, spec.frame_side)
+                small_w = max(2, min(spec.shot_width, frame.width) // 2 * 2)
+                small = (small_w, max(2, round(frame.height * small_w / frame.width / 2) * 2))
+            if want_shots:
+                shot_times.append(at)
+                shot_frames.append(_rgb(frame, small, "AREA"))
+            if want_frames and _sampled(at, task.frame_s, spec.fps):
+                times.append(at)
+                frames.append(_rgb(frame, size))
+            if not want_shots:
+                shot_times.append(at)  # counted, not kept: the frame count checks for truncation
     decoded = len(shot_times)
     if decoded == 0:
         raise MediaError(
