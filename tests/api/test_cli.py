@@ -60,6 +60,13 @@ def test_serve_prints_a_first_admin_key_once_and_keys_work_while_it_runs(tmp_pat
         str(tmp_path),
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    stderr_tail = [""]
+
+    def drain_pipe() -> None:  # keep the pipe from filling; keep what it said last
+        assert proc.stderr is not None
+        stderr_tail[0] = proc.stderr.read()
+
+    reader = threading.Thread(target=drain_pipe, daemon=True)
     try:
         admin = ""
         assert proc.stderr is not None
@@ -68,7 +75,7 @@ def test_serve_prints_a_first_admin_key_once_and_keys_work_while_it_runs(tmp_pat
                 admin = line.rsplit(" ", 1)[-1].strip()
             if "reelserve API on" in line:
                 break
-        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe from filling
+        reader.start()
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -87,8 +94,11 @@ def test_serve_prints_a_first_admin_key_once_and_keys_work_while_it_runs(tmp_pat
         assert httpx.post(f"{base}/v1/videos", json={"prompt": "x"}, headers=viewer).status_code == 403
         assert httpx.get(f"{base}/readyz").json()["store"] == "ok"
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)  # what a supervisor sends: drain, then exit
+        code = proc.wait(timeout=60)
+        if reader.is_alive():
+            reader.join(timeout=10)
+    assert code == 128 + signal.SIGTERM and "workers drained" in stderr_tail[0]
     assert admin.startswith("rs_")
     from reelserve.api.cli import _first_admin_key
     from reelserve.local import open_data_dir

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -81,9 +82,17 @@ def serve(
             f"reelserve API on http://{host}:{port} (data {root}, engine {engine}, {workers} workers)",
             err=True,
         )
+        # uvicorn restores the SIGTERM handler it found and re-raises the signal after its own
+        # shutdown; with the default handler that would kill us before the workers drain.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         server.run()
     finally:
         backend.stop(drain=True)
+        typer.echo("reelserve API stopped; workers drained", err=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 #: The worker backends ``serve`` can run.
