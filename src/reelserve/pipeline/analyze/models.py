@@ -39,7 +39,10 @@ class TaskModels:
             import torch
 
             torch.set_num_threads(spec.model_threads)
-        self._on_cpu = device_for(spec.device).type == "cpu"
+        device = device_for(spec.device)
+        # One turn queue per physical device however it is named ("cuda" is "cuda:0", "" is "cpu:0").
+        self._device = f"{device.type}:{device.index or 0}"
+        self._on_cpu = device.type == "cpu"
         root = Path(spec.weights_dir).expanduser() if spec.weights_dir else None
         self.models: dict[str, Any] = {}
         for task in spec.tasks:
@@ -61,7 +64,7 @@ class TaskModels:
         """One inference call per task over ``frames`` (each adapter batches by ``batch_size``), when
         it is analysis ``order``'s turn on the device (`cpu.computing`: one model worker per device)."""
         out = FrameOutputs()
-        with computing(self.spec.device, order, self._cpu_threads()):
+        with computing(self._device, order, self._cpu_threads()):
             started = time.perf_counter()
             for task in self.spec.frame_tasks:
                 result = self.models[task].infer(frames)
@@ -83,7 +86,7 @@ class TaskModels:
     def shot_scores(self, small: np.ndarray, order: Order = FIRST) -> np.ndarray:
         if self.spec.shot_detector == "content":  # CPU work of its own, not the model device's
             return self.shots.pair_scores(small)  # type: ignore[no-any-return]
-        with device_turns(self.spec.device).hold(order):
+        with device_turns(self._device).hold(order):
             return self.shots.pair_scores(small)  # type: ignore[no-any-return]
 
 
