@@ -40,7 +40,7 @@ class TaskModels:
 
             torch.set_num_threads(spec.model_threads)
         device = device_for(spec.device)
-        # One turn queue per physical device however it is named ("cuda" is "cuda:0", "" is "cpu:0").
+        # One turn queue per physical device, however it is named ("cuda" and "cuda:0" share one).
         self._device = f"{device.type}:{device.index or 0}"
         self._on_cpu = device.type == "cpu"
         root = Path(spec.weights_dir).expanduser() if spec.weights_dir else None
