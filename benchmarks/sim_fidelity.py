@@ -12,8 +12,10 @@ Each round, back to back so both sides see the same minute's machine:
 3. profile again; the simulator's cost is the mean of the two profiles (``ChunkCost.from_measurements``);
 4. run the same trace through the simulator: one worker, ``static+continuous`` (step-level continuous
    batching with the engine's own ``sched.continuous.plan_step``; per step ``step_ms(n) + decode_ms(k)``,
-   encode off the worker), and for comparison ``static+coalescing`` (chunk-level forwards) and the
-   continuous model scaled by the engine's own batch-1 chunks (the earlier rounds' calibration);
+   encode off the worker) — as profiled, and scaled by one factor that makes the simulated worker as
+   busy as the engine's worker was (the load-robust calibration: a service rate from busy time, no
+   latency used); for comparison ``static+coalescing`` (chunk-level forwards) and the continuous model
+   scaled by the engine's own batch-1 chunks (the earlier rounds' calibration);
 5. compare per-chunk latency p50 and p99 (first chunks excluded on both sides: they are TTFF).
 
 A round is "steady" when the profile after the engine run is within ±15% of the one before. The goal
@@ -107,6 +109,9 @@ async def _engine(args: argparse.Namespace, trace: list[TraceRow]) -> dict[str, 
     mgr = SessionManager(cfg)
     await mgr.start()
     try:
+        (client,) = mgr.pool.workers.values()
+        pid = int((await asyncio.wrap_future(client.call("stats")))["pid"])
+        cpu0 = _proc_cpu_s(pid)
         t0 = time.monotonic()
         sessions = []
         for sid, arrival, chunks in trace:
@@ -123,12 +128,15 @@ async def _engine(args: argparse.Namespace, trace: list[TraceRow]) -> dict[str, 
             await asyncio.sleep(0.05)
         assert all(s.status is SessionStatus.FINISHED for s in sessions), [s.status for s in sessions]
         records = [r for s in sessions for r in s.records]
+        worker_cpu = _proc_cpu_s(pid) - cpu0
     finally:
         await mgr.stop()
     return {
         "latency_s": [r.latency_ms / 1000.0 for r in records if r.index > 0],
         "ttff_s": [r.latency_ms / 1000.0 for r in records if r.index == 0],
         "mean_batch": round(float(np.mean([r.batch_size for r in records if r.index > 0])), 2),
+        "busy_s": _union_s([(r.started, r.generated) for r in records]),
+        "worker_cpu_s": worker_cpu,
         # where the engine's time goes (ms): waiting to join a batch, steps + decode (+ state export),
         # and the way back (reply, encode on the API process's threads)
         "parts_ms": {
@@ -142,6 +150,22 @@ async def _engine(args: argparse.Namespace, trace: list[TraceRow]) -> dict[str, 
         "by_batch": [(r.batch_size, r.latency_ms / 1000.0) for r in records if r.index > 0],
         "chunks": len(records),
     }
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _union_s(spans: list[tuple[float, float]]) -> float:
+    """Length of the union of [start, end] spans: the time the worker had a chunk in progress."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def simulate(
@@ -172,6 +196,7 @@ def simulate(
         "chunks": summary["chunks"],
         "mean_batch": summary["mean_chunk_batch"],
         "by_batch": list(zip(world.metrics.chunk_batch, world.metrics.chunk_latency_s, strict=True)),
+        "busy_s": world.metrics.busy_gpu_s,
     }
 
 
@@ -208,6 +233,11 @@ def one_round(args: argparse.Namespace, trace: list[TraceRow], profiler: Profile
     lone = [lat for b, lat in engine["by_batch"] if b == 1]
     scale = pct(lone, 0.5) / ((bare.forward_ms(1) + bare.encode_ms()) / 1000.0) if lone else 1.0
     step = simulate(args, trace, rows, "static+continuous")
+    # the load-robust calibration: one scalar that makes the simulated worker as busy as the engine's
+    # worker was in this run (the union of its chunks' first-step-to-decoded spans) — the worker's
+    # service rate, measured from its busy time, not from any latency; latency, queueing and batching
+    # are then the simulator's prediction
+    busy = engine["busy_s"] / step["busy_s"]
     return {
         "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "bench_process_cpu_s": round(time.process_time() - cpu0, 2),
@@ -221,7 +251,16 @@ def one_round(args: argparse.Namespace, trace: list[TraceRow], profiler: Profile
             "p50_ms_by_batch": by_batch(engine["by_batch"]),
             "parts_ms": engine["parts_ms"],
         },
+        "worker": {  # the engine's worker in this run, against the profile's prediction of its work
+            "busy_s": round(engine["busy_s"], 3),
+            "cpu_s": round(engine["worker_cpu_s"], 3),
+            "sim_busy_s": round(step["busy_s"], 3),
+        },
         "continuous": compare(engine, step),
+        "continuous_busy_scale": {
+            "scale": round(busy, 3),
+            **compare(engine, simulate(args, trace, rows, "static+continuous", busy)),
+        },
         "chunk_level": compare(engine, simulate(args, trace, rows, "static+coalescing")),
         "continuous_in_run_scale": {
             "scale": round(scale, 3),
@@ -257,7 +296,7 @@ def main() -> None:
         f"{name}{suffix}": {
             q: round(float(np.median([x[name][q]["ratio"] for x in group])), 3) for q in ("p50", "p99")
         }
-        for name in ("continuous", "chunk_level", "continuous_in_run_scale")
+        for name in ("continuous", "continuous_busy_scale", "chunk_level", "continuous_in_run_scale")
         for suffix, group in (("", rounds), (" (steady rounds)", steady))
         if group
     }
