@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -42,8 +43,8 @@ def _context() -> Any:
     """``forkserver`` where there is one (Linux): a model worker starts in ~1 s instead of re-importing
     torch + diffusers (5-8 s here) — scale-out and replacing a lost worker get faster. The server is a
     clean single-threaded process that has imported but never run torch (no CUDA context, no thread
-    pools), so forking it is safe. Elsewhere ``spawn``."""
-    if "forkserver" not in mp.get_all_start_methods():
+    pools), so forking it is safe. Elsewhere, or with ``REELSERVE_WORKER_START=spawn``, ``spawn``."""
+    if os.environ.get("REELSERVE_WORKER_START") == "spawn" or "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)

@@ -95,7 +95,8 @@ def _save_done(
     ]
     state = {
         **facts, "step": ctx.spec.steps, "frames": int(frames.shape[0]), "frames_sha256": sha,
-        "max_batch": item.max_batch, "preemptions": item.preemptions, "steps_run": item.steps_run,
+        "max_batch": item.max_batch, "preemptions": facts["preempted_before"] + item.preemptions,
+        "steps_run": item.steps_run,
     }  # fmt: skip
     ctx.store.checkpoint(
         ctx.job.id, "generate", seg.index, StageStatus.DONE, output_sha256=sha, state=state, artifacts=arts,
@@ -122,17 +123,26 @@ def batched_generate(lane: JobLane, ctx: StageContext, segment: int) -> None:
     resumed = state.step
     events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
 
-    facts = {"resumed_from": resumed, "worker": lane.worker_id, "device": lane.device}
+    # preemptions of earlier attempts (a lost lease, a killed worker) count too: they ride on checkpoints
+    rec = ctx.record("generate", seg.index)
+    before = int(rec.state.get("preemptions", 0)) if rec is not None and resumed > 0 else 0
+    facts = {
+        "resumed_from": resumed,
+        "worker": lane.worker_id,
+        "device": lane.device,
+        "preempted_before": before,
+    }
 
     def on_step(item: WorkItem) -> None:  # on the loop thread: take the checkpoint, let the job write it
         st = item.state
         if st is not None and spec.checkpoint_every and st.step % spec.checkpoint_every == 0 and not st.done:
-            events.put(("ckpt", st.step, model.dump_state(st), {}))
+            events.put(("ckpt", st.step, model.dump_state(st), {"preemptions": before + item.preemptions}))
 
     def on_park(item: WorkItem) -> None:  # preempted: its checkpoint goes to the store, as a periodic one
         assert item.checkpoint is not None
         step = resumed + item.steps_run
-        events.put(("ckpt", step, item.checkpoint, {"preempted_at": step, "preemptions": item.preemptions}))
+        counts = {"preempted_at": step, "preemptions": before + item.preemptions}
+        events.put(("ckpt", step, item.checkpoint, counts))
 
     item = WorkItem(
         f"job/{ctx.job.id}/{seg.index}", cond, 0, spec.width, spec.height, seg.length, spec.steps,
