@@ -119,6 +119,7 @@ def delivery_row(perf: dict[str, Any]) -> dict[str, Any]:
     lat = perf.get("latency_s", {})
     transfer = perf.get("intervals_s", {}).get("transfer", {})
     deliver = perf.get("intervals_s", {}).get("deliver", {})
+    fetch = perf.get("intervals_s", {}).get("fetch", {})
     return {
         "completed": perf["completed"],
         "failed": perf["failed"],
@@ -128,5 +129,7 @@ def delivery_row(perf: dict[str, Any]) -> dict[str, Any]:
         "transfer_mean_s": transfer.get("mean"),
         "deliver_mean_s": deliver.get("mean"),  # encoded → complete: independent of model-time noise
         "deliver_p90_s": deliver.get("p90"),
+        "fetch_mean_s": fetch.get("mean"),  # ready → complete: the delivery mode's own cost
+        "fetch_p90_s": fetch.get("p90"),
         "videos_per_s": perf["videos_per_s"],
     }

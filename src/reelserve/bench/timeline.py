@@ -55,7 +55,8 @@ INTERVALS: dict[str, tuple[str, str]] = {
     "transfer": ("first_byte", "complete"),  # the video's bytes in flight
     "server": ("queued", "encoded"),  # everything the server did
     "to_encoded": ("issued", "encoded"),  # "done" = encoded video available for download
-    "deliver": ("encoded", "complete"),  # MP4 ready → last byte at the client: what delivery costs
+    "deliver": ("encoded", "complete"),  # MP4 ready → last byte at the client (done signal included)
+    "fetch": ("ready", "complete"),  # the client knew it was done → last byte: the delivery mode's own cost
     "e2e": ("issued", "complete"),  # Option B: including encode and transmission
     "e2e_from_scheduled": ("scheduled", "complete"),  # includes client-side queueing (offline)
 }
