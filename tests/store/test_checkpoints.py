@@ -104,3 +104,32 @@ def test_concurrent_checkpoints_of_one_stage_lose_no_time(store: SqlStore, job_i
         t.join()
     assert not errors
     assert store.get_stages(job_id)[0].timings == {"io": 20.0}
+
+
+def _sync_level(store: SqlStore) -> str:
+    """The commit durability a fresh transaction on a pooled connection would get."""
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            return str(conn.execute(sa.text("PRAGMA synchronous")).scalar())  # 2 = FULL
+        return str(conn.execute(sa.text("SHOW synchronous_commit")).scalar())
+
+
+def test_scratch_only_checkpoints_commit_unsynced_and_leave_the_connection_synced(
+    store: SqlStore, job_id: str
+) -> None:
+    """A checkpoint recording only scratch blobs commits without waiting for the disk; that must not
+    leak into the next transaction on the same pooled connection, and its writes are all there."""
+    before = _sync_level(store)
+    assert before in ("2", "on")
+    scratch = _artifact(job_id, "ckpt/0", "a" * 64, expires_at=99.0)
+    store.checkpoint(job_id, "generate", 0, StageStatus.RUNNING, state={"step": 2}, artifacts=[scratch])
+    assert _sync_level(store) == before
+    final = Artifact(job_id, "video", BlobRef("b" * 64, 9, "durable", "/x"), 1.0, None)
+    store.checkpoint(job_id, "encode", 0, StageStatus.DONE, artifacts=[final], job_timings={"encoded": 5.0})
+    assert _sync_level(store) == before
+    stages = {r.stage: r for r in store.get_stages(job_id)}
+    assert stages["generate"].state == {"step": 2} and stages["encode"].status is StageStatus.DONE
+    assert {a.name for a in store.get_artifacts(job_id)} == {"ckpt/0", "video"}
+    assert store.get_job(job_id).timings["encoded"] == 5.0  # type: ignore[union-attr]

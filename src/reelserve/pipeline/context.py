@@ -16,7 +16,9 @@ from reelserve.core.records import Artifact, BlobRef, GenerationSpec, Job, Stage
 from reelserve.pipeline.progress import NullProgress, ProgressSink
 from reelserve.store.base import BlobStore, Store
 
-__all__ = ["IntermediateLost", "StageContext"]
+__all__ = ["MEMO_BYTES", "IntermediateLost", "StageContext"]
+
+MEMO_BYTES = 256 << 20  #: arrays a run keeps in memory for its own later stages
 
 
 class IntermediateLost(StorageError):
@@ -47,6 +49,9 @@ class StageContext:
     #: Set by the runner while the last segment of a stage that stamps the job runs
     #: ("generated", "encoded"); the segment's DONE checkpoint takes it via `job_stamp`.
     stamp: str | None = None
+    #: Arrays this run wrote, by blob sha256, so a later stage of the same run reads them from
+    #: memory instead of reading and re-hashing the blob (bounded by ``MEMO_BYTES``).
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def job_stamp(self) -> dict[str, float] | None:
         """``job_timings`` for a DONE checkpoint: the stage's job timestamp, when this segment is
@@ -87,9 +92,16 @@ class StageContext:
     def put_array(self, array: np.ndarray, area: str = "scratch") -> BlobRef:
         buf = io.BytesIO()
         np.save(buf, array, allow_pickle=False)
-        return self.blobs.put_bytes(buf.getvalue(), area, suffix=".npy")
+        ref = self.blobs.put_bytes(buf.getvalue(), area, suffix=".npy")
+        while self._arrays and sum(a.nbytes for a in self._arrays.values()) + array.nbytes > MEMO_BYTES:
+            self._arrays.pop(next(iter(self._arrays)))  # oldest first
+        if array.nbytes <= MEMO_BYTES:
+            self._arrays[ref.sha256] = array
+        return ref
 
     def load_array(self, ref: BlobRef) -> np.ndarray:
+        if (kept := self._arrays.get(ref.sha256)) is not None:
+            return kept
         return np.load(io.BytesIO(self.read_verified(ref)), allow_pickle=False)
 
     def load_intermediate(self, name: str, stage: str, segment: int) -> np.ndarray:

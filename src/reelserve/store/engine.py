@@ -100,18 +100,31 @@ def _on_sqlite_begin(conn: sa.Connection) -> None:
 
 
 @contextmanager
-def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
+def transaction(engine: sa.Engine, *, write: bool, sync: bool = True) -> Iterator[sa.Connection]:
     """One transaction: commits on a clean exit, rolls back on an exception.
 
-    ``write=True`` takes SQLite's write lock at BEGIN. Retryable database failures are raised as
+    ``write=True`` takes SQLite's write lock at BEGIN. ``sync=False`` commits without waiting for
+    the disk (SQLite ``synchronous=NORMAL`` for this commit, PostgreSQL ``synchronous_commit=off``):
+    the database stays consistent, but an OS crash may lose this commit — for records of work that
+    can be redone (they reference only unsynced scratch blobs). A later synced commit makes every
+    earlier one durable too (both logs are sequential). Retryable database failures are raised as
     ``StorageError``; everything else (including ``ReelserveError``) passes through unchanged.
     """
     try:
         with engine.connect() as conn:
-            if write and engine.dialect.name == "sqlite":
+            lite = engine.dialect.name == "sqlite"
+            if write and lite:
                 conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-            with conn.begin():
-                yield conn
+            if not sync and lite:
+                _sqlite_synchronous(conn, "NORMAL")
+            try:
+                with conn.begin():
+                    if not sync and not lite:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if not sync and lite:
+                    _sqlite_synchronous(conn, "FULL")
     except sa.exc.DBAPIError as exc:
         if not _retryable(exc):
             raise
@@ -119,6 +132,13 @@ def transaction(engine: sa.Engine, *, write: bool) -> Iterator[sa.Connection]:
             f"the metadata database is busy or unreachable ({exc.orig}); retry, and check the "
             "database server or the SQLite file's disk if it persists"
         ) from exc
+
+
+def _sqlite_synchronous(conn: sa.Connection, level: str) -> None:
+    """Set ``PRAGMA synchronous`` on the driver connection itself (autocommit: no BEGIN)."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA synchronous = {level}")
 
 
 def _retryable(exc: sa.exc.DBAPIError) -> bool:

@@ -69,8 +69,8 @@ class SqlStore:
     def _read(self) -> AbstractContextManager[sa.Connection]:
         return transaction(self.engine, write=False)
 
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        return transaction(self.engine, write=True)
+    def _write(self, *, sync: bool = True) -> AbstractContextManager[sa.Connection]:
+        return transaction(self.engine, write=True, sync=sync)
 
     # -- admission ----------------------------------------------------------------------------
 
@@ -262,7 +262,10 @@ class SqlStore:
         job_timings: dict[str, float] | None = None,
     ) -> StageRecord:
         now = time.time()
-        with self._write() as conn:
+        # A checkpoint that records only scratch blobs (or none) is work that can be redone: its
+        # commit need not wait for the disk. One that records a final does (docs/durability.md).
+        sync = any(art.blob.area != "scratch" for art in artifacts) or status is StageStatus.FAILED
+        with self._write(sync=sync) as conn:
             current = self._lock_job(conn, job_id)
             record = upsert_stage(
                 conn,
