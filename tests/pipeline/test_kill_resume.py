@@ -26,7 +26,7 @@ ARGS = [
     "--size",
     "64x64",
     "--steps",
-    "120",  # enough that even an idle machine is still denoising when the test kills it
+    "250",  # enough that even an idle machine is still denoising when the test kills it
     "--seed",
     "3",
     "--checkpoint-every",
@@ -58,7 +58,7 @@ def test_kill_9_mid_denoise_then_resume_gives_identical_frames(tmp_path: Path) -
                 width=64,
                 height=64,
                 num_frames=9,
-                steps=120,
+                steps=250,
                 seed=3,
                 checkpoint_every=1,
                 preset="ultrafast",
