@@ -3,6 +3,7 @@ sync, delivery modes, batches with a webhook receiver, metrics, and a SIGTERM dr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -155,6 +156,32 @@ def test_delivery_modes(
     with _http(live, live_keys["viewer"]) as client:
         decoded = client.get(url, params={"delivery": "raw"}).content
     assert len(decoded) == len(raw.content) and decoded != raw.content  # lossy, same shape
+
+
+def test_the_mlcommons_generations_shape(live: LiveServer, live_keys: dict[str, str]) -> None:
+    """POST /v1/videos/generations answers when done: the MP4 as base64 (video_bytes) or its path
+    (video_path), with the job's timestamps; width/height stand in for size; bad shapes are 4xx."""
+    shape = {k: v for k, v in TINY.items() if k != "size"}
+    with _http(live, live_keys["editor"]) as client:
+        as_bytes = client.post(
+            "/v1/videos/generations",
+            json={"prompt": "a quiet harbour", **shape, "width": 64, "height": 64, "seed": 11},
+        )
+        assert as_bytes.status_code == 200, as_bytes.text
+        answer = as_bytes.json()
+        mp4 = base64.b64decode(answer["data"][0]["video_bytes"])
+        assert mp4[4:8] == b"ftyp" and hashlib.sha256(mp4).hexdigest() == answer["data"][0]["sha256"]
+        assert {"queued", "started", "generated", "encoded", "finished"} <= set(answer["timings"])
+        as_path = client.post(
+            "/v1/videos/generations",
+            json={"prompt": "a quiet harbour", **TINY, "seed": 11, "response_format": "video_path"},
+        ).json()
+        fetched = client.get(as_path["data"][0]["video_path"]).content
+        assert fetched[4:8] == b"ftyp" and as_path["data"][0]["size"] == len(fetched)
+        half = client.post("/v1/videos/generations", json={"prompt": "x", "width": 64})
+        assert half.status_code == 400 and "width and height" in half.text
+        odd = client.post("/v1/videos/generations", json={"prompt": "x", "response_format": "url"})
+        assert odd.status_code in (400, 422)
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -5,4 +5,4 @@ from __future__ import annotations
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[str, ...] = ("videos", "batches", "audit", "ops", "sessions", "analyses")
+ROUTERS: tuple[str, ...] = ("videos", "generations", "batches", "audit", "ops", "sessions", "analyses")

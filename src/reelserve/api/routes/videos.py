@@ -67,9 +67,12 @@ def _admit(
     return job
 
 
-async def _create(request: Request, principal: Principal, key: str | None) -> Job:
+async def admit_video(
+    request: Request, principal: Principal, key: str | None, parsed: VideoCreate | None = None
+) -> Job:
+    """Admit the request's video (``parsed``: a body another route already read as a VideoCreate)."""
     services = _services(request)
-    req, uploads = await parse_body(request, VideoCreate)
+    req, uploads = (parsed, {}) if parsed is not None else await parse_body(request, VideoCreate)
     extra: dict[str, Any] = {}
     if (ref := uploads.get("input_reference")) is not None:
         if len(ref.data) > MAX_REFERENCE_BYTES:
@@ -110,7 +113,7 @@ def _poll_header(response: Response, job: Job, services: Any) -> None:
 )
 async def create_video(request: Request, response: Response, principal: Writer, key: IdemKey = None) -> Video:
     """Create a video job (JSON, or multipart with an optional `input_reference` file)."""
-    job = await _create(request, principal, key)
+    job = await admit_video(request, principal, key)
     _poll_header(response, job, _services(request))
     return _video(job)
 
@@ -124,8 +127,14 @@ async def create_video(request: Request, response: Response, principal: Writer, 
 )  # fmt: skip
 async def create_video_sync(request: Request, principal: Writer, key: IdemKey = None) -> Response:
     """Create a video and answer with its MP4 when done; `X-Reelserve-*` headers carry the timings."""
+    job = await wait_done(request, principal, await admit_video(request, principal, key))
+    return await run_in_threadpool(_sync_file, _services(request), principal, job)
+
+
+async def wait_done(request: Request, principal: Principal, job: Job) -> Job:
+    """Wait until the job has SUCCEEDED (409 on failure, on the sync timeout, or — after
+    cancelling the job — when the client goes away)."""
     services = _services(request)
-    job = await _create(request, principal, key)
     deadline = time.monotonic() + services.settings.sync_timeout_s
     while not job.status.terminal:
         if await request.is_disconnected():
@@ -139,7 +148,7 @@ async def create_video_sync(request: Request, principal: Writer, key: IdemKey = 
         video = to_video(job)
         code = video.error.code if video.error else "failed"
         raise Conflict(f"video {job.id} {job.status.value}: {code}", param="video_id", code=code)
-    return await run_in_threadpool(_sync_file, services, principal, job)
+    return job
 
 
 def _sync_file(services: Any, principal: Principal, job: Job) -> Response:
