@@ -185,3 +185,16 @@ def test_claim_a_named_job(store: SqlStore) -> None:
     assert store.claim_job("cli", 60, job_id=wanted) is None  # already running
     assert store.claim_job("cli", 60, job_id="job_missing") is None
     assert store.claim_job("w", 60).id == first  # type: ignore[union-attr]
+
+
+def test_started_is_never_before_queued(store: SqlStore) -> None:
+    """A worker that read the clock, then waited for the write lock while the job was admitted,
+    must not stamp the job as started before it was queued."""
+    from reelserve.store.engine import transaction
+    from reelserve.store.leases import claim_next
+
+    job, _ = store.create_job(project="p", kind="t2v", spec={})
+    stale_now = job.timings["queued"] - 5.0  # the clock as the worker read it before the lock
+    with transaction(store.engine, write=True) as conn:
+        claimed = claim_next(conn, "w1", 30.0, None, stale_now, job_id=job.id)
+    assert claimed is not None and claimed.timings["started"] >= claimed.timings["queued"]

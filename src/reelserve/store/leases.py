@@ -13,6 +13,7 @@ claimers never wait on each other's rows and never take the same job; on SQLite 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -87,7 +88,9 @@ def claim_next(
     if row is None:
         return None
     timings = dict(row.timings or {})
-    timings.setdefault("started", now)
+    # Read the clock now, holding the row: ``now`` was taken before the write lock was granted, and
+    # the job may have been admitted (and stamped ``queued``) while this worker waited for it.
+    timings.setdefault("started", max(now, time.time()))
     claimed = conn.execute(
         sa.update(jobs)
         .where(jobs.c.id == row.id)
