@@ -158,6 +158,19 @@ def test_delivery_modes(
     assert len(decoded) == len(raw.content) and decoded != raw.content  # lossy, same shape
 
 
+def test_sync_answers_in_the_asked_delivery_mode(live: LiveServer, live_keys: dict[str, str]) -> None:
+    """``/v1/videos/sync?delivery=raw`` answers frames, ``=reference`` a JSON reference, not the MP4."""
+    with _http(live, live_keys["editor"]) as client:
+        body = {"prompt": "a lighthouse", **TINY, "seed": 21}
+        raw = client.post("/v1/videos/sync", params={"delivery": "raw"}, json=body)
+        assert raw.status_code == 200, raw.text
+        assert raw.headers["x-reelserve-frame-shape"] == "9,64,64,3" and len(raw.content) == 9 * 64 * 64 * 3
+        assert json.loads(raw.headers["x-reelserve-timings"])["finished"] > 0
+        ref = client.post("/v1/videos/sync", params={"delivery": "reference"}, json={**body, "seed": 22})
+        assert ref.status_code == 200 and ref.json()["sha256"] and ref.json()["url"]
+        assert client.post("/v1/videos/sync", params={"delivery": "fax"}, json=body).status_code in (400, 422)
+
+
 def test_the_mlcommons_generations_shape(live: LiveServer, live_keys: dict[str, str]) -> None:
     """POST /v1/videos/generations answers when done: the MP4 as base64 (video_bytes) or its path
     (video_path), with the job's timestamps; width/height stand in for size; bad shapes are 4xx."""

@@ -125,10 +125,14 @@ async def create_video(request: Request, response: Response, principal: Writer, 
                **_WRITE, 409: responses(409)[409]},
     openapi_extra=body(VideoCreate),
 )  # fmt: skip
-async def create_video_sync(request: Request, principal: Writer, key: IdemKey = None) -> Response:
-    """Create a video and answer with its MP4 when done; `X-Reelserve-*` headers carry the timings."""
+async def create_video_sync(
+    request: Request, principal: Writer, key: IdemKey = None, delivery: Delivery = Delivery.BLOB
+) -> Response:
+    """Create a video and answer with it when done, in the chosen delivery mode (the MP4 by
+    default); `X-Reelserve-*` headers carry the timings."""
     job = await wait_done(request, principal, await admit_video(request, principal, key))
-    return await run_in_threadpool(_sync_file, _services(request), principal, job)
+    base = _services(request).settings.public_url or str(request.base_url)
+    return await run_in_threadpool(_sync_file, _services(request), principal, job, delivery, base)
 
 
 async def wait_done(request: Request, principal: Principal, job: Job) -> Job:
@@ -151,7 +155,7 @@ async def wait_done(request: Request, principal: Principal, job: Job) -> Job:
     return job
 
 
-def _sync_file(services: Any, principal: Principal, job: Job) -> Response:
+def _sync_file(services: Any, principal: Principal, job: Job, mode: Delivery, base_url: str) -> Response:
     video = next((a for a in services.store.get_artifacts(job.id) if a.name == "video"), None)
     if video is None:
         raise NotFound(f"video {job.id} has no MP4", param="video_id")
@@ -163,9 +167,10 @@ def _sync_file(services: Any, principal: Principal, job: Job) -> Response:
             f"X-Reelserve-{name.replace('_', '-').title()}-S": f"{value:.6f}" for name, value in spans.items()
         },
     }
-    services.audit.record(event(principal, "video.download", job.id, variant="video", delivery="sync"))
-    resp = deliver(services.store, services.blobs, job, video, variant=Variant.VIDEO, mode=Delivery.BLOB,
-                   base_url="", stream_chunk_frames=1)  # fmt: skip
+    download = event(principal, "video.download", job.id, variant="video", delivery=f"sync:{mode}")
+    services.audit.record(download)
+    resp = deliver(services.store, services.blobs, job, video, variant=Variant.VIDEO, mode=mode,
+                   base_url=base_url, stream_chunk_frames=services.settings.stream_chunk_frames)  # fmt: skip
     resp.headers.update(headers)
     return resp
 
