@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,3 +65,14 @@ def make_clip(tmp_path: Path) -> MakeClip:
 def leftovers(directory: Path) -> list[str]:
     """Names of partial files an encoder left behind (there must be none)."""
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+def undecodable_video(path: Path) -> Path:
+    """A real file in a codec this FFmpeg cannot decode (A64 multicolour, made by the ffmpeg CLI);
+    skips the test when the CLI is missing."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("the ffmpeg CLI makes the file (A64 multicolour, a codec FFmpeg cannot decode)")
+    cmd = [ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=320x200:d=0.5:r=24"]
+    subprocess.run([*cmd, "-c:v", "a64multi", str(path)], check=True)
+    return path

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from reelserve.core.errors import InvalidInput, MediaError
 from reelserve.media import EncodeSettings, concat, decode_frames, probe, split_at_keyframes
-from tests.media.conftest import FAST, MakeClip, gradient_frames, leftovers, ramp_frames, solid_frames
+from tests.media.conftest import (
+    FAST,
+    MakeClip,
+    gradient_frames,
+    leftovers,
+    ramp_frames,
+    solid_frames,
+    undecodable_video,
+)
 
 GOP12 = EncodeSettings(preset="ultrafast", crf=0, gop=12)  # a keyframe every 0.5 s at 24 fps
 
@@ -116,22 +122,7 @@ def test_split_copies_packets_of_every_codec(
 
 
 def test_unsupported_codec_is_a_clear_media_error(tmp_path: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("the ffmpeg CLI makes the file (A64 multicolour, a codec FFmpeg cannot decode)")
-    path = tmp_path / "a64.nut"
-    cmd = [
-        ffmpeg,
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=s=320x200:d=0.5:r=24",
-        "-c:v",
-        "a64multi",
-    ]
-    subprocess.run([*cmd, str(path)], check=True)
+    path = undecodable_video(tmp_path / "a64.nut")
     with pytest.raises(MediaError, match="unsupported video codec"):
         split_at_keyframes(path, 1.0, tmp_path)
     with pytest.raises(MediaError, match="unsupported video codec"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from reelserve.core.errors import Cancelled
 from reelserve.pipeline.analyze.cpu import cpu_slots
 from reelserve.pipeline.analyze.flow import analyze_videos
 from reelserve.pipeline.analyze.queues import BoundedQueue
+from tests.media.conftest import undecodable_video
 from tests.understanding.conftest import Clip, spec
 
 ALL = ("shots", "labels", "objects", "captions", "embed", "moderation")
@@ -112,22 +111,7 @@ def test_a_raising_callback_stops_the_analysis(clips: dict[str, Clip]) -> None:
 
 
 def test_a_codec_ffmpeg_cannot_decode_fails_its_video_only(clips: dict[str, Clip], tmp_path: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("the ffmpeg CLI makes the file (A64 multicolour, a codec FFmpeg cannot decode)")
-    odd = tmp_path / "a64.nut"
-    cmd = [
-        ffmpeg,
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=s=320x200:d=0.5:r=24",
-        "-c:v",
-        "a64multi",
-    ]
-    subprocess.run([*cmd, str(odd)], check=True)
+    odd = undecodable_video(tmp_path / "a64.nut")
     results = analyze_videos([odd, clips["av1"].path], spec(tasks=("shots", "labels"))).results
     assert [r["status"] for r in results] == ["failed", "succeeded"]
     assert results[0]["error"]["code"] == "media_error"
