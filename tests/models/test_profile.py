@@ -52,3 +52,30 @@ def test_profile_command_refuses_bad_sizes(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--sizes", "30x30", "--out", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "multiple of 16" in result.output
+
+
+def test_chunk_path_times_the_engines_own_per_chunk_work_and_feeds_the_simulator(tmp_path: Path) -> None:
+    from reelserve.sim.streaming import ChunkCost
+
+    out = tmp_path / "path.json"
+    args = ["--sizes", "32x32", "--frames", "5", "--batches", "1,2", "--steps", "2", "--repeats", "1"]
+    result = CliRunner().invoke(app, [*args, "--chunk-path", "--rounds", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    path = json.loads(out.read_text())["chunk_path"]
+    assert (path["width"], path["frames"], path["chunk_frames"], path["steps"]) == (32, 5, 4, 2)
+    # 2 rounds per running-set size: b = 1 runs 2 × 2 steps alone; b = 2 runs 2 × 2 steps as a pair
+    assert {b: len(v) for b, v in path["step_ms"].items()} == {"1": 4, "2": 4}
+    assert {b: len(v) for b, v in path["decode_ms"].items()} == {"1": 2, "2": 2}
+    chunks = 2 * 1 + 2 * 2
+    for key in ("admit_ms", "finish_ms", "reply_ms", "encode_ms", "request_ms"):
+        assert len(path[key]) == chunks and min(path[key]) >= 0, key
+    assert min(path["finish_ms"]) > 0 and min(path["encode_ms"]) > 0  # state export, fMP4 segment
+    cost = ChunkCost.from_chunk_path(path)
+    assert cost.steps == 2 and cost.path is not None and cost.decode_ms(2) > 0
+
+
+def test_chunk_path_refuses_a_chunk_length_the_engine_would_refuse(tmp_path: Path) -> None:
+    args = ["--sizes", "32x32", "--frames", "1", "--batches", "1,2", "--chunk-path"]  # a 0-frame chunk
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert "chunk_frames" in result.output

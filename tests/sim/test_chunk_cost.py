@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from reelserve.core.errors import InvalidInput
@@ -56,3 +57,43 @@ def test_two_sessions_in_lockstep_share_a_batch_of_two() -> None:
     # b's first chunk waits for a's (then joins a's second): lockstep from there; b's last runs alone
     assert world.metrics.ttff_s == pytest.approx([0.11, 0.27])
     assert world.metrics.chunk_latency_s == pytest.approx([0.16] * 5 + [0.11])
+
+
+PATH = {
+    "steps": 2,
+    "step_ms": {"1": [4.0, 6.0, 5.0], "2": [7.0, 9.0, 8.0]},
+    "decode_ms": {"1": [90.0, 110.0, 100.0], "2": [150.0, 170.0, 160.0]},
+    "admit_ms": [1.0, 1.0], "finish_ms": [0.5, 0.5], "reply_ms": [0.2, 0.4], "encode_ms": [6.0, 8.0],
+    "request_ms": [0.1, 0.1],
+}  # fmt: skip
+
+
+def test_from_chunk_path_takes_medians_and_draws_from_the_samples() -> None:
+    cost = ChunkCost.from_chunk_path(PATH)
+    # forward = 2 steps + decode + (admit + finish) per chunk, at the medians
+    assert cost.forward_ms(1) == pytest.approx(2 * 5 + 100 + 1.5)
+    assert cost.forward_ms(2) == pytest.approx(2 * 8 + 160 + 3.0)
+    assert cost.encode_ms() == pytest.approx(0.3 + 7.0)  # reply + fMP4 encode
+    assert cost.step_ms(2) == 8.0 and cost.decode_ms(1) == 100.0 and cost.decode_ms(0) == 0.0
+    rng = np.random.default_rng(7)
+    draws = {cost.step_ms(1, rng) for _ in range(200)}
+    assert draws == {4.0, 5.0, 6.0}
+    assert {round(cost.deliver_ms(rng), 6) for _ in range(200)} == {6.2, 6.4, 8.2, 8.4}
+    # beyond the measured sizes: a sample at the largest plus the medians' slope (8 - 5 per chunk)
+    assert {cost.step_ms(3, rng) for _ in range(100)} == {10.0, 11.0, 12.0}
+    assert cost.admit_ms(rng) == 1.0 and cost.finish_ms(rng) == 0.5 and cost.request_ms(rng) == 0.1
+
+
+def test_a_cost_without_a_measured_path_has_no_engine_overheads() -> None:
+    cost = ChunkCost.from_measurements(ROWS, 64, 64, 9, steps=2)
+    rng = np.random.default_rng(0)
+    assert cost.step_ms(2, rng) == cost.step_ms(2) == 7.0  # no samples: the figure itself
+    assert cost.admit_ms(rng) == cost.finish_ms(rng) == cost.request_ms(rng) == 0.0
+    assert cost.deliver_ms(rng) == cost.encode_ms()
+
+
+def test_a_chunk_path_needs_samples_for_every_part() -> None:
+    with pytest.raises(InvalidInput, match="chunk path"):
+        ChunkCost.from_chunk_path({**PATH, "reply_ms": []})
+    with pytest.raises(InvalidInput, match="chunk path"):
+        ChunkCost.from_chunk_path({k: v for k, v in PATH.items() if k != "decode_ms"})

@@ -73,3 +73,36 @@ def test_continuous_batching_loses_nothing_under_migration_offload_and_evictions
     assert 1.0 <= summary["mean_chunk_batch"] <= 4.0
     again, _ = run_streaming(workload, cluster, resolve_policy("closed-loop+offload+continuous"), 1, cost)
     assert again == summary
+
+
+def _path(**parts: Any) -> ChunkCost:
+    fixed = {"admit_ms": [1.0], "finish_ms": [2.0], "reply_ms": [0.5], "encode_ms": [4.5]}
+    fixed["request_ms"] = [3.0]
+    raw = {"steps": 3, "step_ms": {"1": [10.0], "2": [12.0]}, "decode_ms": {"1": [50.0], "2": [80.0]}}
+    return ChunkCost.from_chunk_path({**raw, **fixed, **parts})
+
+
+def test_a_measured_chunk_path_adds_the_engines_work_around_the_steps() -> None:
+    workload = Workload("t", (SessionSpec("a", 0.0, (Segment(4, 0.0),)),), (), 1e-3, 60.0)
+    _, world = run_streaming(workload, CLUSTER, resolve_policy("continuous"), seed=0, cost=_path())
+    # request 3 ms to reach the worker, admit 1, 3 steps of 10, decode 50, export + reply 2,
+    # then the reply 0.5 and the fMP4 encode 4.5 off the worker: 91 ms from request to segment
+    assert world.metrics.chunk_latency_s == pytest.approx([0.091] * 3)
+    assert world.metrics.ttff_s == pytest.approx([0.088])  # the first request is the arrival itself
+
+
+def test_drawn_step_times_are_seeded_and_stay_within_the_samples() -> None:
+    cost = _path(step_ms={"1": [5.0, 15.0], "2": [8.0, 16.0]}, decode_ms={"1": [40.0, 60.0], "2": [80.0]})
+    specs = tuple(SessionSpec(i, 0.05 * k, (Segment(12, 0.0),)) for k, i in enumerate("abc"))
+    workload = Workload("t", specs, (), 1e-3, 60.0)
+
+    def latencies(seed: int) -> list[float]:
+        _, world = run_streaming(workload, CLUSTER, resolve_policy("continuous"), seed=seed, cost=cost)
+        return list(world.metrics.chunk_latency_s)
+
+    first = latencies(1)
+    assert latencies(1) == first  # same seed, same draws
+    assert latencies(2) != first  # the draws do vary the run
+    assert len(set(first)) > 3  # service-time variance reaches the latencies
+    fastest = (3.0 + 1.0 + 3 * 5.0 + 40.0 + 2.0 + 5.0) / 1000.0  # every part at its smallest sample
+    assert min(first) >= fastest - 1e-9

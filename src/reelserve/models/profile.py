@@ -9,6 +9,11 @@ plus the catalog's ``LatencyProfile`` form (``latency_profile``: per-step ms at 
 
 Timing rule: a warm-up pass runs first (allocators, kernels, the encoder), then each figure is the
 median of its repeats; steps are timed one by one.
+
+These are the model's bare costs. What a streaming chunk costs in the live engine — the worker's own
+batcher, state export, the reply, the fMP4 encode — is measured on the engine's code by
+``engine.model.chunk_profile`` (``reelserve profile --chunk-path``; ``extra`` below runs it on the
+model loaded here).
 """
 
 from __future__ import annotations
@@ -112,8 +117,12 @@ def measure_profile(
     repeats: int = 3,
     threads: int = 1,
     progress: Callable[[dict[str, float]], None] | None = None,
+    extra: Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run ``model_name`` on ``device`` at every point; return the profile JSON (measurements + fit)."""
+    """Run ``model_name`` on ``device`` at every point; return the profile JSON (measurements + fit).
+
+    ``extra(model)``, when given, runs after the grid on the same loaded model; its keys join the JSON.
+    """
     import torch
 
     from reelserve.models.registry import load_model
@@ -138,6 +147,7 @@ def measure_profile(
         "default_steps": steps,
         "measurements": rows,
         "latency_profile": fit_latency_profile(rows, device),
+        **(extra(model) if extra is not None else {}),
     }
 
 

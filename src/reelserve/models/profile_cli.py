@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -44,6 +46,27 @@ def _out_path(base: Path, device: str, several: bool) -> Path:
     return base.with_name(f"{base.stem}.{device.replace(':', '-')}{base.suffix or '.json'}")
 
 
+def _chunk_path(
+    model_name: str, point: Any, steps: int, max_batch: int, rounds: int
+) -> Callable[[Any], dict[str, Any]]:
+    """The ``extra`` step of ``measure_profile`` that runs ``engine.model.chunk_profile`` on its model."""
+    from reelserve.engine.sessions.spec import SessionSpec
+
+    spec = SessionSpec(
+        "a red fox running through snow", model=model_name, width=point.width, height=point.height,
+        chunk_frames=point.frames - 1, steps=steps,
+    ).validate()  # fmt: skip
+    if rounds < 1:
+        raise InvalidInput(f"--rounds takes a positive integer (got {rounds})")
+
+    def run(model: Any) -> dict[str, Any]:
+        from reelserve.engine.model.chunk_profile import measure_chunk_path
+
+        return {"chunk_path": measure_chunk_path(model, spec, max_batch=max_batch, rounds=rounds)}
+
+    return run
+
+
 @app.command("profile")
 def profile_command(
     model: Annotated[str, typer.Option(help="catalog model name")] = "tiny-wan",
@@ -55,6 +78,14 @@ def profile_command(
     repeats: Annotated[int, typer.Option(help="repeats of text, decode and encode timings")] = 3,
     threads: Annotated[int, typer.Option(help="torch threads on a CPU device (engine workers use 1)")] = 1,
     out_path: Annotated[Path, typer.Option("--out", help="profile JSON to write")] = Path("profile.json"),
+    chunk_path: Annotated[
+        bool,
+        typer.Option(
+            help="also time a streaming chunk's path through the engine's own code (batcher, state "
+            "export, reply, fMP4 encode) at the smallest size and frame count, batches 1..max(--batches)"
+        ),
+    ] = False,
+    rounds: Annotated[int, typer.Option(help="--chunk-path: chunks per batch size and session")] = 8,
 ) -> None:
     """Run MODEL on DEVICES and write the profile ``reelserve sim --profile PATH`` reads."""
     from reelserve.models.catalog import get_card, validate_request
@@ -68,6 +99,8 @@ def profile_command(
         names = [d.strip() for d in devices.split(",") if d.strip()]
         if not names:
             raise InvalidInput("--devices needs at least one device, e.g. cpu")
+        top = max(_ints(batches, "batches"))
+        extra = _chunk_path(model, points[0], steps, top, rounds) if chunk_path else None
         for device in names:
             result = measure_profile(
                 model,
@@ -76,6 +109,7 @@ def profile_command(
                 steps=steps,
                 repeats=repeats,
                 threads=threads,
+                extra=extra,
                 progress=lambda r: out.print(
                     f"{r['width']}x{r['height']}x{r['frames']} b{r['batch']}: step {r['step_ms']:.1f} ms, "
                     f"text {r['text_ms']:.1f}, decode {r['vae_decode_ms']:.1f}, encode {r['encode_ms']:.1f}"
@@ -83,6 +117,11 @@ def profile_command(
             )
             path = _out_path(out_path, device, len(names) > 1)
             path.write_text(json.dumps(result, indent=2) + "\n")
+            if "chunk_path" in result:
+                medians = {
+                    k: round(statistics.median(v), 1) for k, v in result["chunk_path"]["step_ms"].items()
+                }
+                out.print(f"{device}: chunk path, step ms by running set {medians}")
             fit = result["latency_profile"]
             out.print(
                 f"{device}: step {fit['step_ms']} ms at ref × tokens^{fit['token_exponent']} × "

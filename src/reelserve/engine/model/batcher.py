@@ -5,11 +5,16 @@ preempted items (``WanT2V.dump_state``: latents + solver history, so they resume
 step), admits new ones (fresh noise, or ``load_state`` of their checkpoint), runs ONE batched
 denoising step for the running set, and decodes the items that finished (one batched VAE decode).
 A model error fails exactly the items of the failing batch; the worker stays healthy.
+
+Every step that ran leaves a ``StepTiming`` (metadata only: sizes and wall/CPU seconds) in
+``Batcher.timings`` (the last ``TIMINGS_KEPT``) and in per-batch-size totals that ``stats()`` reports:
+what ``reelserve profile`` and the fidelity benchmark read to see where a chunk's time goes.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +28,9 @@ from reelserve.models.wan import DenoiseState, TextCond, WanT2V
 from reelserve.sched.continuous import plan_step
 from reelserve.sched.views import RequestView
 
-__all__ = ["Batcher", "WorkItem"]
+__all__ = ["TIMINGS_KEPT", "Batcher", "StepTiming", "WorkItem"]
+
+TIMINGS_KEPT = 4096  #: step timings a batcher keeps (a few minutes of steps; older ones drop)
 
 
 @dataclass(eq=False)
@@ -61,6 +68,20 @@ class WorkItem:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class StepTiming:
+    """Where one tick's time went (seconds, wall unless named); metadata only."""
+
+    batch: int  #: items in the batched denoising step
+    admitted: int  #: items admitted at this step boundary (fresh noise or a checkpoint restored)
+    admit_s: float  #: admitting them (``start`` / ``load_state``)
+    step_s: float  #: the batched denoising step (``step_many``)
+    step_cpu_s: float  #: this thread's CPU time in that step (wall >> CPU: the core was shared)
+    finished: int  #: items that took their last step, decoded together
+    decode_s: float  #: their batched VAE decode (0 when none finished)
+    done_s: float  #: their ``on_done`` callbacks (a session chunk: state export and the reply)
+
+
 class Batcher:
     """Waiting and running items of one model worker. Not thread-safe: the worker loop owns it."""
 
@@ -73,6 +94,8 @@ class Batcher:
         self.running: dict[str, WorkItem] = {}
         self.batch_sizes: list[int] = []  #: size of every step's batch (metrics)
         self.preempted = 0
+        self.timings: deque[StepTiming] = deque(maxlen=TIMINGS_KEPT)  #: the last steps' timings
+        self.step_totals: dict[int, list[float]] = {}  #: batch size -> [steps, wall s, CPU s]
 
     def submit(self, item: WorkItem) -> None:
         self.waiting[item.id] = item
@@ -104,11 +127,13 @@ class Batcher:
         )
         for vid in plan.preempt:
             self._park(self.running.pop(vid))
+        t0 = time.perf_counter()
         for aid in plan.admit:
             self._admit(self.waiting.pop(aid))
+        admit_s = time.perf_counter() - t0
         if not self.running:
             return plan.wake_at if plan.wake_at is not None else now + 0.5
-        self._step()
+        self._step(len(plan.admit), admit_s)
         return None
 
     def _park(self, item: WorkItem) -> None:
@@ -135,11 +160,11 @@ class Batcher:
             item.started = time.time()
         self.running[item.id] = item
 
-    def _step(self) -> None:
+    def _step(self, admitted: int, admit_s: float) -> None:
         items = list(self.running.values())
         n = len(items)
         self.batch_sizes.append(n)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             self.model.step_many([i.state for i in items], [i.cond for i in items])  # type: ignore[misc]
         except ReelserveError as exc:
@@ -148,7 +173,7 @@ class Batcher:
         except Exception as exc:  # a bug in the model must fail its batch, not the worker
             self._fail(items, ModelError(f"{type(exc).__name__}: {exc}"))
             return
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
         for i in items:
             i.steps_run += 1
             i.step_s += dt
@@ -156,10 +181,15 @@ class Batcher:
             if i.on_step is not None:
                 i.on_step(i)
         done = [i for i in items if i.state is not None and i.state.done]
-        if done:
-            self._finish(done)
+        decode_s, done_s = self._finish(done) if done else (0.0, 0.0)
+        self.timings.append(StepTiming(n, admitted, admit_s, dt, cpu, len(done), decode_s, done_s))
+        total = self.step_totals.setdefault(n, [0, 0.0, 0.0])
+        total[0] += 1
+        total[1] += dt
+        total[2] += cpu
 
-    def _finish(self, done: list[WorkItem]) -> None:
+    def _finish(self, done: list[WorkItem]) -> tuple[float, float]:
+        """Decode ``done`` together and hand each its frames; returns (decode s, callbacks s)."""
         for i in done:
             self.running.pop(i.id, None)
         t0 = time.perf_counter()
@@ -167,13 +197,14 @@ class Batcher:
             frames = self.model.decode(torch.cat([i.state.latents for i in done]))  # type: ignore[union-attr]
         except ReelserveError as exc:
             self._fail(done, exc)
-            return
-        dt = time.perf_counter() - t0
+            return time.perf_counter() - t0, 0.0
+        t1 = time.perf_counter()
         for k, i in enumerate(done):
-            i.decode_s = dt
+            i.decode_s = t1 - t0
             i.latents = i.state.latents  # type: ignore[union-attr]
             i.state = None
             i.on_done(i, frames[k], None)
+        return t1 - t0, time.perf_counter() - t1
 
     def _fail(self, items: list[WorkItem], exc: ReelserveError) -> None:
         for i in items:
@@ -187,4 +218,9 @@ class Batcher:
             "waiting": len(self.waiting),
             "steps": len(self.batch_sizes),
             "preempted": self.preempted,
+            # per batch size: steps run, mean wall and CPU ms per step (CPU well below wall: a shared core)
+            "step_ms": {
+                n: {"steps": int(c), "wall": round(1000 * w / c, 3), "cpu": round(1000 * u / c, 3)}
+                for n, (c, w, u) in sorted(self.step_totals.items())
+            },
         }

@@ -10,6 +10,13 @@ simulator models the live engine's model workers (``benchmarks/sim_fidelity.py``
 For the ``continuous`` policy (step-level continuous batching, ``sim.streaming.steps``) it also holds
 the parts: one denoising step of a running set of ``b`` chunks, ``step_ms(b)``, and the batched VAE
 decode of the ``k`` chunks that finish at the same step, ``decode_ms(k)``; a chunk takes ``steps`` steps.
+
+Built ``from_chunk_path`` (what ``reelserve profile --chunk-path`` measures on the engine's own code) it
+also carries a ``ChunkPath``: *samples* of every part of a chunk's way through the engine — each step,
+each batched decode, admitting a chunk, its state export and reply on the worker, the reply to the
+driver, the fMP4 encode, the next request to the worker. Given a seeded generator, ``step_ms``,
+``decode_ms`` and the rest then draw one sample each call (with replacement), so the simulated worker
+has the measured service-time variance; without one they return the medians.
 """
 
 from __future__ import annotations
@@ -19,10 +26,63 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+import numpy as np
+
 from reelserve.core.errors import InvalidInput
 from reelserve.sched.latency import Profile
 
-__all__ = ["ChunkCost"]
+__all__ = ["ChunkCost", "ChunkPath"]
+
+Samples = tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPath:
+    """Measured samples (ms) of a chunk's path through the engine (``engine.model.chunk_profile``)."""
+
+    step: tuple[Samples, ...]  #: one batched denoising step of a running set of b = 1, 2, ...
+    decode: tuple[Samples, ...]  #: the batched VAE decode of k = 1, 2, ... chunks finishing together
+    admit: Samples  #: admitting one chunk to the running set (fresh noise + its continuation latent)
+    finish: Samples  #: one finished chunk on the worker: tail kept, state exported, reply pickled
+    reply: Samples  #: that reply to the driver's coroutine (pipe, reader thread, event loop)
+    encode: Samples  #: its fMP4 segment, off the worker
+    request: Samples  #: the next chunk's request to the worker
+
+    def __post_init__(self) -> None:
+        groups = (*self.step, *self.decode, self.admit, self.finish, self.reply, self.encode, self.request)
+        if not self.step or not self.decode or any(not g or min(g) < 0 for g in groups):
+            raise InvalidInput("chunk path: every part needs at least one sample, all >= 0 ms")
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ChunkPath:
+        """From the ``chunk_path`` object ``reelserve profile --chunk-path`` writes."""
+        try:
+            by = [
+                tuple(tuple(float(v) for v in raw[key][str(b)]) for b in range(1, len(raw[key]) + 1))
+                for key in ("step_ms", "decode_ms")
+            ]
+            flat = [
+                tuple(float(v) for v in raw[f"{key}_ms"])
+                for key in ("admit", "finish", "reply", "encode", "request")
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"chunk path: missing or malformed samples ({exc})") from exc
+        return cls(by[0], by[1], *flat)
+
+
+def _draw(samples: Samples, rng: np.random.Generator | None) -> float:
+    """One sample (with replacement), or the median without a generator."""
+    if rng is None:
+        return float(median(samples))
+    return samples[int(rng.integers(len(samples)))]
+
+
+def _draw_at(groups: tuple[Samples, ...], batch: int, rng: np.random.Generator | None) -> float:
+    """A sample at ``batch``; beyond the measured sizes, one at the largest plus the medians' slope."""
+    if batch <= len(groups):
+        return _draw(groups[batch - 1], rng)
+    medians = tuple(median(g) for g in groups)
+    return _draw(groups[-1], rng) + _at(medians, batch) - medians[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +95,7 @@ class ChunkCost:
     step_by_batch: tuple[float, ...] = ()  #: one denoising step of b = 1, 2, ... chunks (step-level)
     decode_by_batch: tuple[float, ...] = ()  #: VAE decode of b chunks finishing together (step-level)
     steps: int = 0  #: denoising steps per chunk (step-level); 0 = no step-level figures
+    path: ChunkPath | None = None  #: measured samples of the engine's per-chunk path (step-level)
 
     def __post_init__(self) -> None:
         times = self.forward_by_batch
@@ -79,21 +140,60 @@ class ChunkCost:
         encode = median(float(r["encode_ms"]) / b for b, r in at.items())
         return cls(times, encode, 1.0, step, decode, steps)
 
+    @classmethod
+    def from_chunk_path(cls, raw: Mapping[str, Any]) -> ChunkCost:
+        """From ``reelserve profile --chunk-path`` (its ``chunk_path`` object): medians for the
+        chunk-level figures, and every sample kept for the step-level draws."""
+        path = ChunkPath.from_json(raw)
+        steps = int(raw["steps"])
+        step = tuple(float(median(g)) for g in path.step)
+        decode = tuple(float(median(g)) for g in path.decode)
+        per_chunk = median(path.admit) + median(path.finish)
+        pairs = enumerate(zip(step, decode, strict=True), start=1)
+        times = tuple(steps * s + d + per_chunk * b for b, (s, d) in pairs)
+        encode = float(median(path.reply) + median(path.encode))
+        return cls(times, encode, 1.0, step, decode, steps, path)
+
     def forward_ms(self, batch: int) -> float:
         """Worker time of one forward over ``batch`` chunks (linear beyond the measured batches)."""
         return self.scale * _at(self.forward_by_batch, batch)
 
-    def step_ms(self, batch: int) -> float:
-        """One denoising step of a running set of ``batch`` chunks (step-level figures)."""
+    def step_ms(self, batch: int, rng: np.random.Generator | None = None) -> float:
+        """One denoising step of a running set of ``batch`` chunks (step-level figures); with ``rng``
+        and measured samples, one drawn from them."""
+        if rng is not None and self.path is not None:
+            return self.scale * _draw_at(self.path.step, batch, rng)
         return self.scale * _at(self.step_by_batch, batch)
 
-    def decode_ms(self, batch: int) -> float:
+    def decode_ms(self, batch: int, rng: np.random.Generator | None = None) -> float:
         """The batched VAE decode of ``batch`` chunks that finished at the same step (0 for none)."""
-        return self.scale * _at(self.decode_by_batch, batch) if batch > 0 else 0.0
+        if batch <= 0:
+            return 0.0
+        if rng is not None and self.path is not None:
+            return self.scale * _draw_at(self.path.decode, batch, rng)
+        return self.scale * _at(self.decode_by_batch, batch)
 
     def encode_ms(self) -> float:
         """Encoding one chunk after its forward (off the worker)."""
         return self.scale * self.encode
+
+    def admit_ms(self, rng: np.random.Generator | None = None) -> float:
+        """Worker time to admit one chunk to the running set (0 without a measured path)."""
+        return 0.0 if self.path is None else self.scale * _draw(self.path.admit, rng)
+
+    def finish_ms(self, rng: np.random.Generator | None = None) -> float:
+        """Worker time to hand one finished chunk back: state export, reply (0 without a path)."""
+        return 0.0 if self.path is None else self.scale * _draw(self.path.finish, rng)
+
+    def deliver_ms(self, rng: np.random.Generator | None = None) -> float:
+        """From a chunk's reply leaving the worker to its segment encoded (``encode_ms`` without a path)."""
+        if self.path is None:
+            return self.encode_ms()
+        return self.scale * (_draw(self.path.reply, rng) + _draw(self.path.encode, rng))
+
+    def request_ms(self, rng: np.random.Generator | None = None) -> float:
+        """From a chunk requested to the worker seeing the request (0 without a measured path)."""
+        return 0.0 if self.path is None else self.scale * _draw(self.path.request, rng)
 
 
 def _at(times: tuple[float, ...], batch: int) -> float:

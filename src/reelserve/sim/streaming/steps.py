@@ -10,6 +10,13 @@ busy ``cost.step_ms(n) + cost.decode_ms(k)``; a finished chunk is delivered ``co
 later (encoding runs off the worker). So sessions enter and leave batches one step at a time instead
 of locking into whole-chunk forwards, which is what makes the engine's batches average below their
 maximum when sessions drift apart.
+
+With a measured chunk path (``ChunkCost.from_chunk_path``) a step also carries what the engine's worker
+does around it — admitting each new chunk, and after the decode each finished chunk's state export
+and reply — and every part is drawn from its measured samples with the world's seeded generator
+(``world.rng``), so runs stay deterministic under the seed. A finished chunk is then delivered after
+its own reply and encode draw, and its session's next request reaches the worker a drawn request
+time after that (the chunk's latency is counted from the request, as the engine counts it).
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
         max_wait_s=world.cluster.coalesce_wait_s,
         preempt=False,
     )
+    rng = world.rng if cost.path is not None else None
+    ms = sum(cost.admit_ms(rng) for _ in plan.admit)
     for sid in plan.admit:
         w.steps_left[sid] = cost.steps
         w.peak[sid] = 0
@@ -79,7 +88,8 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
         return [ForwardDone(min(later), w.id, w.wake_token)] if later else []
     n = len(w.steps_left)
     finishing = sum(1 for left in w.steps_left.values() if left == 1)
-    ms = (cost.step_ms(n) + cost.decode_ms(finishing)) / w.speedup
+    ms += cost.step_ms(n, rng) + cost.decode_ms(finishing, rng)
+    ms = (ms + sum(cost.finish_ms(rng) for _ in range(finishing))) / w.speedup
     for sid in w.steps_left:
         w.peak[sid] = max(w.peak[sid], n)
     w.forward_start = now
@@ -91,7 +101,8 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
 def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     """A step ended (or a wake-up came): count it, deliver the chunks it finished, plan the next one."""
     w.busy_s += w.busy_until - w.forward_start
-    delivered = world.now + step_cost(world).encode_ms() / 1000.0
+    cost = step_cost(world)
+    rng = world.rng if cost.path is not None else None
     events: list[Event[StreamWorld]] = []
     stepped, w.inflight = w.inflight, ()  # cleared first: a pending move out of w must not re-plan it mid-way
     for sid in stepped:
@@ -102,5 +113,8 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
             w.steps_left[sid] = left - 1
             continue
         del w.steps_left[sid]
-        events += world.deliver(world.sessions[sid], w, delivered, w.peak.pop(sid))
+        s = world.sessions[sid]
+        events += world.deliver(s, w, world.now + cost.deliver_ms(rng) / 1000.0, w.peak.pop(sid))
+        # the next request reaches the worker after its way there; latency still counts from the request
+        s.ready_at = max(s.ready_at, s.next_request + cost.request_ms(rng) / 1000.0)
     return events + world.kick(w)

@@ -1,0 +1,205 @@
+"""Time a streaming chunk's real path through the engine, piece by piece (``reelserve profile --chunk``).
+
+The model worker's own code runs here, in this process: a ``Batcher`` (``plan_step``, ``start``,
+``step_many``, the batched ``decode``) over ``WorkerSession``s, each finished chunk handled as
+``worker.op_chunk`` handles it (keep the tail latent, ``export_state``, pickle the reply with its
+frames and state), then the parent's side as ``engine.sessions.driver`` runs it: the reply over a
+real ``multiprocessing`` pipe to a reader thread, the hop back onto the event loop, and the fMP4
+``encode_segment`` on an encode thread with the session's own ``FragmentedEncoder``. The request's
+way to the worker (pipe, the worker's poll waking up) is timed the same way.
+
+For every running-set size b = 1..max_batch, ``rounds`` times, b sessions ask for their next chunk
+together; every step's ``StepTiming`` is kept. The result holds *samples*, not medians, so the
+simulator can draw each step's time from the measured distribution (``sim.streaming.ChunkCost.
+from_chunk_path``). The batcher's ``max_wait_s`` is 0 here: the wait for company is the batching
+policy's, which the simulator runs itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing import Pipe
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+import numpy as np
+
+from reelserve.core.errors import InvalidInput, ReelserveError
+from reelserve.engine.encode import encode_segment, init_stream
+from reelserve.engine.model.batcher import Batcher, StepTiming, WorkItem
+from reelserve.engine.model.sessions import WorkerSession, export_state
+from reelserve.engine.sessions.spec import SessionSpec, chunk_seed
+from reelserve.media.codecs import EncodeSettings
+from reelserve.media.fmp4 import FragmentedEncoder
+from reelserve.models.wan import WanT2V
+
+__all__ = ["measure_chunk_path"]
+
+
+def _ms(seconds: float) -> float:
+    return round(1000.0 * seconds, 3)
+
+
+class _Chunks:
+    """``max_batch`` sessions on one in-process batcher, handled as the model worker handles them."""
+
+    def __init__(self, model: WanT2V, spec: SessionSpec, max_batch: int, preset: str) -> None:
+        self.model = model
+        self.batcher = Batcher(model, max_batch, max_wait_s=0.0, preempt=False)
+        self.sessions = [
+            WorkerSession(SessionSpec(f"{spec.prompt}, take {i}", **_spec_fields(spec, seed=i)))
+            for i in range(max_batch)
+        ]
+        settings = EncodeSettings(crf=23, preset=preset, threads=1, faststart=False)
+        self.encoders = [
+            init_stream(FragmentedEncoder(spec.width, spec.height, spec.fps, settings))[0]
+            for _ in range(max_batch)
+        ]
+        self.replies: list[tuple[int, bytes]] = []  #: (session, pickled reply) of the last round
+
+    def round(self, batch: int) -> None:
+        """Sessions 0..batch-1 each ask for their next chunk; run the batcher until all are done."""
+        self.replies = []
+        for k in range(batch):
+            self._submit(k)
+        while self.batcher.busy:
+            self.batcher.tick()
+
+    def _submit(self, k: int) -> None:
+        sess = self.sessions[k]
+        spec, index = sess.spec, sess.next_index
+        sess.busy = True
+
+        def done(item: WorkItem, frames: np.ndarray | None, err: ReelserveError | None) -> None:
+            # as ``worker.op_chunk``'s callback: keep the tail, export the state, reply (pickled)
+            sess.busy = False
+            if err is not None:
+                raise err
+            assert frames is not None and item.latents is not None
+            sess.tail = item.latents[:, :, -1:].clone()
+            sess.next_index += 1
+            state = export_state(sess)
+            reply = {"started": item.started, "generated": time.time(), "steps_run": item.steps_run,
+                     "preemptions": 0, "batch_size": item.max_batch,
+                     "frames": frames[1:], "index": index, "state": state}  # fmt: skip
+            self.replies.append((k, bytes(ForkingPickler.dumps((index, "ok", reply)))))
+
+        self.batcher.submit(
+            WorkItem(
+                f"s{k}/{index}", sess.conditioning(self.model), chunk_seed(spec.seed, index), spec.width,
+                spec.height, spec.gen_frames, spec.steps, done, cond_latents=sess.tail,
+            )
+        )  # fmt: skip
+
+
+def _spec_fields(spec: SessionSpec, seed: int) -> dict[str, Any]:
+    return {"width": spec.width, "height": spec.height, "chunk_frames": spec.chunk_frames,
+            "steps": spec.steps, "fps": spec.fps, "seed": seed}  # fmt: skip
+
+
+async def _parent_side(
+    replies: list[tuple[int, bytes]], encoders: list[FragmentedEncoder], pool: ThreadPoolExecutor
+) -> tuple[list[float], list[float], list[float]]:
+    """The driver's side of each reply, then of the next request: (reply s, encode s, request s)."""
+    worker_end, parent_end = Pipe()
+    pending: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+    received: queue.SimpleQueue[float] = queue.SimpleQueue()
+
+    def reader() -> None:  # ``ModelWorkerClient._read``: resolve the caller's future per answer
+        while (msg := parent_end.recv()) is not None:
+            pending.get().set_result(msg[2])
+
+    def worker() -> None:  # the model worker's ``conn.poll`` / ``recv`` of the next request
+        while worker_end.recv() is not None:
+            received.put(time.perf_counter())
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (reader, worker)]
+    for t in threads:
+        t.start()
+    loop = asyncio.get_running_loop()
+    reply_s, encode_s, request_s = [], [], []
+    try:
+        for k, blob in replies:
+            fut: Future[Any] = Future()
+            pending.put(fut)
+            t0 = time.perf_counter()
+            worker_end.send_bytes(blob)  # what ``Connection.send`` writes after pickling
+            res = await asyncio.wrap_future(fut)
+            t1 = time.perf_counter()
+            encoders[k], _ = await loop.run_in_executor(pool, encode_segment, encoders[k], res["frames"])
+            t2 = time.perf_counter()
+            parent_end.send((0, "chunk", {"sid": f"s{k}", "index": res["index"] + 1, "steps": None}))
+            request_s.append(received.get(timeout=5.0) - t2)
+            reply_s.append(t1 - t0)
+            encode_s.append(t2 - t1)
+    finally:  # None stops each thread (closing a pipe does not wake a thread blocked on it)
+        worker_end.send(None)
+        parent_end.send(None)
+        for t in threads:
+            t.join(5.0)
+        worker_end.close()
+        parent_end.close()
+    return reply_s, encode_s, request_s
+
+
+def measure_chunk_path(
+    model: WanT2V,
+    spec: SessionSpec,
+    *,
+    max_batch: int = 4,
+    rounds: int = 10,
+    encode_preset: str = "ultrafast",
+) -> dict[str, Any]:
+    """Samples (ms) of every part of a chunk's path at ``spec``'s size, steps and chunk length.
+
+    ``step_ms[b]``: one ``step_many`` over a running set of b; ``decode_ms[k]``: the batched decode of
+    k chunks finishing together; ``admit_ms``: admitting one chunk (``start`` with its continuation
+    latent); ``finish_ms``: one finished chunk's callback on the worker (tail, state export, pickled
+    reply); ``reply_ms``: that reply to the driver's coroutine (pipe, reader thread, event loop);
+    ``encode_ms``: its fMP4 segment; ``request_ms``: the next request to the worker's poll.
+    """
+    if max_batch < 1 or rounds < 1:
+        raise InvalidInput("the chunk-path profile needs max_batch >= 1 and rounds >= 1")
+    chunks = _Chunks(model, spec, max_batch, encode_preset)
+    timings: list[StepTiming] = []
+    parts: dict[str, list[float]] = {"reply_ms": [], "encode_ms": [], "request_ms": []}
+    with ThreadPoolExecutor(1, thread_name_prefix="encode") as pool:
+        for batch in (1, max_batch):  # warm-up: allocators, kernels, the encoder; not recorded
+            chunks.round(batch)
+            asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
+        for batch in range(1, max_batch + 1):
+            for _ in range(rounds):
+                chunks.batcher.timings.clear()
+                chunks.round(batch)
+                timings += chunks.batcher.timings
+                for name, values in zip(
+                    parts, asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool)), strict=True
+                ):
+                    parts[name] += [_ms(v) for v in values]
+    return {
+        "width": spec.width,
+        "height": spec.height,
+        "frames": spec.gen_frames,
+        "chunk_frames": spec.chunk_frames,
+        "steps": spec.steps,
+        "max_batch": max_batch,
+        "rounds": rounds,
+        "step_ms": _by(timings, "batch", lambda t: t.step_s),
+        "step_cpu_ms": _by(timings, "batch", lambda t: t.step_cpu_s),
+        "decode_ms": _by([t for t in timings if t.finished], "finished", lambda t: t.decode_s),
+        # one sample per chunk: the tick's time spread evenly over the chunks it admitted / finished
+        "admit_ms": [_ms(t.admit_s / t.admitted) for t in timings for _ in range(t.admitted)],
+        "finish_ms": [_ms(t.done_s / t.finished) for t in timings for _ in range(t.finished)],
+        **parts,
+    }
+
+
+def _by(timings: list[StepTiming], key: str, value: Any) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for t in timings:
+        out.setdefault(str(getattr(t, key)), []).append(_ms(value(t)))
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
