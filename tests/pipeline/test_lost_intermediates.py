@@ -3,6 +3,7 @@ The pipeline then redoes just the stage segment that made it, and the result is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -93,3 +94,61 @@ def test_only_durable_blobs_are_fsynced(tmp_path: Path, monkeypatch: pytest.Monk
     with strict.open_writer("scratch", ".bin") as writer:
         writer.path.write_bytes(b"x" * 100)
     assert len(synced) == 4
+
+
+def test_a_job_waits_for_the_disk_once(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From claim to success a job makes exactly one synced commit — the finalize checkpoint that
+    also makes it SUCCEEDED — and one group of fsyncs (its four finals, file and directory), right
+    before that commit (docs/durability.md §3)."""
+    import reelserve.store.sql as sql_mod
+
+    log: list[str] = []
+    real_tx, real_fsync = sql_mod.transaction, os.fsync
+
+    def spy_tx(engine, *, write, sync=True):  # type: ignore[no-untyped-def]
+        if write:
+            log.append("commit-synced" if sync else "commit")
+        return real_tx(engine, write=write, sync=sync)
+
+    monkeypatch.setattr(sql_mod, "transaction", spy_tx)
+    monkeypatch.setattr(os, "fsync", lambda fd: (log.append("fsync"), real_fsync(fd))[1])
+    job, _ = submit_generation(store, tiny_spec())
+    log.clear()
+    assert _run_all(store, runner, job.id) is JobStatus.SUCCEEDED
+    synced = [i for i, e in enumerate(log) if e == "commit-synced"]
+    fsyncs = [i for i, e in enumerate(log) if e == "fsync"]
+    assert len(synced) == 2  # the test's own `requeue`, then the job's one synced commit
+    assert synced[0] == 0 and len(fsyncs) == 8 and max(fsyncs) < synced[1]
+    assert log[synced[1] + 1 :] == []  # nothing after it: no separate finish_job
+    assert store.get_job(job.id).timings["finished"] > 0  # type: ignore[union-attr]
+
+
+def test_a_final_an_os_crash_broke_makes_the_encode_run_again(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The encode stage's MP4 is not fsynced until finalize seals it; if an OS crash cut it short
+    after the encode checkpoint, finalize finds out and the encode runs again, to the same bytes."""
+    spec = tiny_spec()
+    reference, _ = submit_generation(store, spec)
+    assert _run_all(store, runner, reference.id) is JobStatus.SUCCEEDED
+    ref_video = {a.name: a for a in store.get_artifacts(reference.id)}["video"].blob
+    blobs.delete(ref_video)  # so the job below makes its own copy of the same content
+    job, _ = submit_generation(store, spec)
+
+    def encoded() -> bool:
+        return any(r.stage == "encode" and r.status is StageStatus.DONE for r in store.get_stages(job.id))
+
+    stopping = JobRunner(store, blobs, lease_s=10.0, should_stop=encoded)
+    claimed = store.claim_job(stopping.worker_id, stopping.lease_s, job_id=job.id)
+    with pytest.raises(Drained):
+        stopping.run(claimed)  # type: ignore[arg-type]
+    _cut_short(blobs, store, job.id, "video")
+    assert _run_all(store, runner, job.id) is JobStatus.SUCCEEDED
+    video = {a.name: a for a in store.get_artifacts(job.id)}["video"].blob
+    assert video.sha256 == ref_video.sha256
+    assert hashlib.sha256(blobs.get_bytes(video)).hexdigest() == ref_video.sha256
+    assert _frames_hash(store, blobs, job.id) == _frames_hash(store, blobs, reference.id)
+    redone = [r for r in caplog.records if r.getMessage() == "redoing a stage whose output was lost"]
+    assert len(redone) == 1  # the encode stage ran a second time, nothing else did

@@ -138,3 +138,47 @@ def test_a_durable_copy_of_the_wrong_size_is_written_over(tmp_path: Path) -> Non
     blobs.path(ref).write_bytes(b"the fi")
     again = blobs.put_bytes(b"the final video", "durable")
     assert again.sha256 == ref.sha256 and blobs.get_bytes(again) == b"the final video"
+
+
+def test_unsynced_writes_skip_every_fsync_and_seal_runs_them_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    blobs = FsBlobStore(tmp_path)
+    with blobs.unsynced():
+        video = blobs.put_bytes(b"video bytes", "durable", ".mp4")
+        with blobs.open_writer("durable", ".jpg") as writer:
+            writer.path.write_bytes(b"thumbnail")
+    assert synced == [] and blobs.get_bytes(video) == b"video bytes"
+    blobs.put_bytes(b"after the block", "durable")
+    assert len(synced) == 2  # outside the block durable writes sync again
+    blobs.seal([video, writer.ref, video])
+    assert len(synced) == 2 + 4  # two distinct blobs: file + directory each
+
+
+def test_seal_removes_a_blob_an_os_crash_broke_so_it_can_be_made_again(tmp_path: Path) -> None:
+    blobs = FsBlobStore(tmp_path)
+    with blobs.unsynced():
+        ref = blobs.put_bytes(b"the final video", "durable", ".mp4")
+    blobs.path(ref).write_bytes(b"XXX final video")  # right size, wrong bytes
+    with pytest.raises(StorageError, match="corrupt"):
+        blobs.seal([ref])
+    assert not blobs.exists(ref)
+    with pytest.raises(NotFound):
+        blobs.seal([ref])
+    with blobs.unsynced():
+        again = blobs.put_bytes(b"the final video", "durable", ".mp4")
+    blobs.seal([again])
+    assert blobs.get_bytes(again) == b"the final video"
+
+
+def test_an_unsynced_write_keeps_a_stored_final_in_place(tmp_path: Path) -> None:
+    """Another job's sealed final with the same content must not be replaced by unsynced bytes."""
+    blobs = FsBlobStore(tmp_path)
+    sealed = blobs.put_bytes(b"same clip", "durable", ".mp4")
+    inode = blobs.path(sealed).stat().st_ino
+    with blobs.unsynced():
+        again = blobs.put_bytes(b"same clip", "durable", ".mp4")
+    assert again.sha256 == sealed.sha256 and blobs.path(again).stat().st_ino == inode

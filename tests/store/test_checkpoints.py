@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from reelserve.core.errors import InvalidInput, NotFound
-from reelserve.core.records import Artifact, BlobRef, StageStatus
+from reelserve.core.records import Artifact, BlobRef, JobStatus, StageStatus
 from reelserve.store import SqlStore
 
 
@@ -133,3 +133,26 @@ def test_scratch_only_checkpoints_commit_unsynced_and_leave_the_connection_synce
     assert stages["generate"].state == {"step": 2} and stages["encode"].status is StageStatus.DONE
     assert {a.name for a in store.get_artifacts(job_id)} == {"ckpt/0", "video"}
     assert store.get_job(job_id).timings["encoded"] == 5.0  # type: ignore[union-attr]
+
+
+def test_the_last_checkpoint_can_finish_the_job_in_the_same_transaction(store: SqlStore, job_id: str) -> None:
+    claimed = store.claim_job("w1", 30.0, job_id=job_id)
+    assert claimed is not None and claimed.lease_owner == "w1"
+    manifest = _artifact(job_id, "manifest", "d" * 64)
+    store.checkpoint(
+        job_id, "finalize", 0, StageStatus.DONE, artifacts=[manifest], job_progress=1.0, finish=True
+    )
+    job = store.get_job(job_id)
+    assert job is not None and job.status.value == "succeeded" and job.progress == 1.0
+    assert job.lease_owner is None and job.lease_expires_at is None
+    assert job.timings["finished"] >= job.timings["started"]
+    assert store.get_stages(job_id)[0].status is StageStatus.DONE
+
+
+def test_finishing_checkpoint_leaves_a_cancel_standing(store: SqlStore, job_id: str) -> None:
+    store.claim_job("w1", 30.0, job_id=job_id)
+    store.finish_job(job_id, JobStatus.CANCELLED, error_code="cancelled")
+    store.checkpoint(job_id, "finalize", 0, StageStatus.DONE, job_progress=1.0, finish=True)
+    job = store.get_job(job_id)
+    assert job is not None and job.status.value == "cancelled"
+    assert store.get_stages(job_id)[0].status is StageStatus.DONE  # the work done is still recorded

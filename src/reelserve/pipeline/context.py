@@ -49,6 +49,11 @@ class StageContext:
     #: Set by the runner while the last segment of a stage that stamps the job runs
     #: ("generated", "encoded"); the segment's DONE checkpoint takes it via `job_stamp`.
     stamp: str | None = None
+    #: Set by the runner while the job's very last stage segment runs: its DONE checkpoint may take
+    #: it via `finishes` and make the job SUCCEEDED in the same transaction (one synced commit less).
+    last: bool = False
+    #: True once a checkpoint took `finishes()`: the runner then writes no `finish_job`.
+    finished: bool = False
     #: Arrays this run wrote, by blob sha256, so a later stage of the same run reads them from
     #: memory instead of reading and re-hashing the blob (bounded by ``MEMO_BYTES``).
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -60,6 +65,14 @@ class StageContext:
             return None
         stamp, self.stamp = self.stamp, None
         return {stamp: time.time()}
+
+    def finishes(self) -> bool:
+        """``finish`` for a DONE checkpoint: True when this is the job's last stage segment (the
+        checkpoint then also makes the job SUCCEEDED, and the runner does not finish it again)."""
+        if not self.last:
+            return False
+        self.last, self.finished = False, True
+        return True
 
     @cached_property
     def spec(self) -> GenerationSpec:

@@ -110,7 +110,7 @@ class JobRunner:
         attempt = lost = 0
         while True:
             try:
-                self._run_stages(job, progress, beat)
+                finished = self._run_stages(job, progress, beat)
             except IntermediateLost as exc:
                 lost += 1
                 if lost > MAX_REDOS:
@@ -147,6 +147,9 @@ class JobRunner:
                     error_code="internal_error",
                     error_message=f"{type(exc).__name__}: {exc}",
                 )
+            if finished:  # the last stage's checkpoint made it SUCCEEDED (or found it cancelled)
+                current = self.store.get_job(job.id)
+                return current if current is not None else job
             return self._finish(job)
 
     def _finish(self, job: Job) -> Job:
@@ -179,7 +182,9 @@ class JobRunner:
 
         return check
 
-    def _run_stages(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> None:
+    def _run_stages(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> bool:
+        """Run every stage segment not DONE yet; True when the last one's checkpoint finished the
+        job (`StageContext.finishes`)."""
         ctx = StageContext(
             store=self.store,
             blobs=self.blobs,
@@ -188,7 +193,8 @@ class JobRunner:
             progress=progress,
             device=self.device,
         )
-        for stage in stages_for(job.kind):
+        stages = stages_for(job.kind)
+        for s_index, stage in enumerate(stages):
             n_segments = stage.segments(ctx)
             for segment in range(n_segments):
                 ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
@@ -197,9 +203,12 @@ class JobRunner:
                     continue
                 ctx.check()
                 ctx.stamp = stage.stamp if segment == n_segments - 1 else None
+                ctx.last = s_index == len(stages) - 1 and segment == n_segments - 1
                 self.stage_run(stage, ctx)(ctx, segment)
+                ctx.last = False
             if ctx.stamp is not None:
                 # The stage's last checkpoint did not carry the stamp (a stage function that does
                 # not pass ``ctx.job_stamp()``): write it on its own.
                 self.store.update_job(job.id, timings={ctx.stamp: time.time()})
                 ctx.stamp = None
+        return ctx.finished

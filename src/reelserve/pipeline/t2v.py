@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reelserve.core.records import Artifact, StageStatus
+from reelserve.core.errors import NotFound, StorageError
+from reelserve.core.records import Artifact, BlobRef, StageStatus
 from reelserve.media.codecs import EncodeSettings
 from reelserve.media.encode import VideoWriter
 from reelserve.media.thumbs import FrameSampler, Spritesheet, spritesheet, thumbnail
 from reelserve.models.catalog import get_card
-from reelserve.pipeline.context import StageContext
+from reelserve.pipeline.context import IntermediateLost, StageContext
 from reelserve.pipeline.generate import run_generate_segment
 from reelserve.pipeline.jobkinds import StageDef, register_kind
 from reelserve.pipeline.manifest import build_manifest
@@ -49,7 +50,9 @@ def _encode(ctx: StageContext, segment: int) -> None:
     n_segments = len(plan)
     t_io = t_enc = 0.0
     written = 0
-    with ctx.blobs.sync_group():  # the MP4 and its two pictures are fsynced together, at the end
+    # The MP4 and its two pictures are not fsynced here: finalize seals them together with the
+    # manifest, right before the one synced commit that makes the job succeeded.
+    with ctx.blobs.unsynced():
         with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
             writer = VideoWriter(out.path, spec.width, spec.height, spec.fps, settings).open()
             for seg in plan:
@@ -97,6 +100,7 @@ def _encode(ctx: StageContext, segment: int) -> None:
         artifacts=[ctx.artifact("video", out.ref, final=True), thumb, sprites],
         job_progress=0.97,
         job_timings=ctx.job_stamp(),
+        sync=False,  # like an intermediate until finalize seals the finals (docs/durability.md §3)
     )
 
 
@@ -167,9 +171,10 @@ def _finalize(ctx: StageContext, segment: int) -> None:
         },
     )
     body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    with ctx.blobs.sync_group():  # the manifest's file and directory fsyncs run together
+    with ctx.blobs.unsynced():
         mref = ctx.blobs.put_bytes(body, "durable", ".json")
     arts.append(ctx.artifact("manifest", mref, final=True))
+    _seal(ctx, [a.blob for a in arts])
     if ctx.job.output_path:
         out = Path(ctx.job.output_path)
         _copy_atomic(video_path, out)
@@ -184,7 +189,20 @@ def _finalize(ctx: StageContext, segment: int) -> None:
         timings={"io": time.perf_counter() - t0},
         artifacts=arts[1:],
         job_progress=1.0,
+        finish=ctx.finishes(),
     )
+
+
+def _seal(ctx: StageContext, refs: list[BlobRef]) -> None:
+    """Verify and fsync every final of the job at once, before the commit that records it done.
+    The encode stage wrote its finals unsynced and committed without waiting for the disk, so after
+    an OS crash one may be lost or cut short: then the encode stage runs again (same frames, same
+    bytes), exactly as for a lost intermediate."""
+    try:
+        ctx.blobs.seal(refs)
+    except (NotFound, StorageError) as exc:
+        message = f"a final of job {ctx.job.id} is lost ({exc}); encode runs again"
+        raise IntermediateLost(message, stage="encode", segment=0) from exc
 
 
 def _describe(ref: Any) -> dict[str, Any]:

@@ -155,10 +155,15 @@ class Store(Protocol):
         artifacts: Sequence[Artifact] = (),
         job_progress: float | None = None,
         job_timings: dict[str, float] | None = None,
+        sync: bool | None = None,
+        finish: bool = False,
     ) -> StageRecord:
         """Upsert one stage row and record its artifacts (and the job's progress and timestamps)
         in ONE transaction. ``timings`` are merged (seconds added per key); ``job_timings`` are
-        merged into the job's timestamps (a key is replaced)."""
+        merged into the job's timestamps (a key is replaced). ``sync`` says whether the commit
+        waits for the disk (default: when a final or a failure is recorded). ``finish=True`` (the
+        job's last stage segment) also makes the job SUCCEEDED, clears its lease and stamps
+        ``finished`` — unless it was cancelled or already succeeded — and always commits synced."""
         ...
 
     # -- artifacts and retention --------------------------------------------------------------
@@ -189,6 +194,15 @@ class BlobStore(Protocol):
 
     def sync_group(self) -> AbstractContextManager[None]:
         """Defer the fsyncs of the writes inside the block and run them together at its exit."""
+        ...
+
+    def unsynced(self) -> AbstractContextManager[None]:
+        """Skip the fsyncs of the writes inside the block (durable too): `seal` them later."""
+        ...
+
+    def seal(self, refs: Sequence[BlobRef]) -> None:
+        """Verify these blobs' bytes and fsync them together; a bad one is removed and raises
+        ``NotFound`` / ``StorageError``."""
         ...
 
     def put_file(self, path: Path, area: str, suffix: str = "") -> BlobRef:

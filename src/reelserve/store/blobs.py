@@ -6,8 +6,11 @@ expire) and ``durable`` (finals, never expired); in-flight writes live in ``root
 rename, so a reader never sees a partial blob and a killed process loses nothing it wrote.
 
 What survives an operating-system crash or power loss depends on the area (``sync_areas``):
-- ``durable`` blobs are fsynced, file and directory, before the ref is returned: a final that a
-  checkpoint recorded survives anything the disk survives.
+- ``durable`` blobs are fsynced, file and directory, before the ref is returned (inside
+  ``sync_group()``: when the group exits): a final that a checkpoint recorded survives anything the
+  disk survives. A stage may instead write finals inside ``unsynced()`` and have a later stage
+  ``seal()`` them — verify their bytes and fsync them all at once — before the commit that makes
+  the job succeeded (docs/durability.md: until then they are treated like intermediates).
 - ``scratch`` blobs are not fsynced by default (each fsync costs 3–10 ms here, more than the rest of
   a small job's bookkeeping). After an OS crash one may be missing or truncated; every reader checks
   a scratch blob against its sha256 and treats a missing or corrupt one as lost, and the pipeline then
@@ -24,7 +27,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,9 +56,11 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class _Group(threading.local):
-    """Per thread: the paths whose fsync a `sync_group` defers (None outside a group)."""
+    """Per thread: the paths whose fsync a `sync_group` defers (None outside a group), and whether
+    the writes of an `unsynced` block skip their fsyncs altogether."""
 
     paths: list[Path] | None = None
+    unsynced: bool = False
 
 
 class FsBlobStore:
@@ -89,8 +94,53 @@ class FsBlobStore:
         except OSError as exc:
             raise self._write_failed(exc) from exc
 
+    @contextmanager
+    def unsynced(self) -> Iterator[None]:
+        """Writes inside the block are not fsynced at all, durable ones included: a stage whose
+        finals are recorded as finished only by a later stage writes them here, and that stage
+        `seal`s them (verify + fsync, in parallel) right before its commit — one fsync group per
+        job instead of one per stage."""
+        outer = self._group.unsynced
+        self._group.unsynced = True
+        try:
+            yield
+        finally:
+            self._group.unsynced = outer
+
+    def seal(self, refs: Sequence[BlobRef]) -> None:
+        """Make these blobs crash-proof: check each one's bytes against its sha256, then fsync
+        every file and directory together, in parallel. A blob that is missing or whose bytes do
+        not match (an OS crash took an unsynced write) is removed, so writing the content again
+        stores it afresh, and ``NotFound`` (missing) or ``StorageError`` (corrupt) names it."""
+        unique = list({(r.area, r.sha256, _suffix_of(r)): r for r in refs}.values())
+        for ref, problem in zip(unique, _pool().map(self._verify, unique), strict=True):
+            if problem is not None:
+                self.delete(ref)
+                if problem == "missing":
+                    raise NotFound(f"blob {ref.sha256} is missing from {ref.area}", param="blob")
+                raise StorageError(f"blob {ref.sha256} in {ref.area} is {problem}; it must be made again")
+        paths = list(dict.fromkeys(p for r in unique for p in (self.path(r), self.path(r).parent)))
+        try:
+            list(_pool().map(_fsync_path, paths))
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
+
+    def _verify(self, ref: BlobRef) -> str | None:
+        """None when the stored bytes are the ref's; else what is wrong with them."""
+        path = self.path(ref)
+        try:
+            if path.stat().st_size != ref.size:
+                return "cut short"
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                while block := fh.read(BLOCK_SIZE):
+                    digest.update(block)
+        except FileNotFoundError:
+            return "missing"
+        return None if digest.hexdigest() == ref.sha256 else "corrupt"
+
     def _syncs_now(self, area: str) -> bool:
-        return area in self.sync_areas and self._group.paths is None
+        return area in self.sync_areas and self._group.paths is None and not self._group.unsynced
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -193,9 +243,11 @@ class FsBlobStore:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
-            if self._group.paths is not None and area in self.sync_areas:
+            if self._group.unsynced or area not in self.sync_areas:
+                pass
+            elif self._group.paths is not None:
                 self._group.paths += [target, target.parent]
-            elif area in self.sync_areas:
+            else:
                 _sync_dir(target.parent)
         except OSError as exc:
             raise self._write_failed(exc) from exc
@@ -214,7 +266,9 @@ class FsBlobStore:
         """The ref of an already stored blob with its age reset (orphan collection keys on age),
         or None when there is none. In an area that is not fsynced a stored copy may be one an OS
         crash cut short, so there the new content is always written over it; elsewhere a copy of
-        the wrong size (a crash inside a `sync_group`) is written over too."""
+        the wrong size (a crash inside a `sync_group`) is written over too. An `unsynced` write
+        keeps a copy of the right size as well (it may be another job's sealed final, which must not
+        be replaced by unsynced bytes); the `seal` that must follow checks its bytes."""
         if area not in self.sync_areas:
             return None
         try:

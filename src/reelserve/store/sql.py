@@ -210,13 +210,15 @@ class SqlStore:
         self, worker_id: str, lease_s: float, kinds: Sequence[str] | None = None, job_id: str | None = None
     ) -> Job | None:
         now = time.time()
-        with self._write() as conn:
+        # A claim that an OS crash takes back only puts the job back in the queue (and every
+        # later synced commit makes it durable anyway): its commit need not wait for the disk.
+        with self._write(sync=False) as conn:
             expire_leases(conn, now)
             return claim_next(conn, worker_id, lease_s, kinds, now, job_id=job_id)
 
     def heartbeat(self, job_id: str, worker_id: str, lease_s: float) -> bool:
         now = time.time()
-        with self._write() as conn:
+        with self._write(sync=False) as conn:  # a lease extension lost to an OS crash is moot
             result = conn.execute(
                 sa.update(jobs)
                 .where(
@@ -260,12 +262,15 @@ class SqlStore:
         artifacts: Sequence[Artifact] = (),
         job_progress: float | None = None,
         job_timings: dict[str, float] | None = None,
+        sync: bool | None = None,
+        finish: bool = False,
     ) -> StageRecord:
         now = time.time()
-        # A checkpoint that records only scratch blobs (or none) is work that can be redone: its
-        # commit need not wait for the disk. One that records a final does (docs/durability.md).
-        sync = any(art.blob.area != "scratch" for art in artifacts) or status is StageStatus.FAILED
-        with self._write(sync=sync) as conn:
+        if sync is None:
+            # A checkpoint that records only scratch blobs (or none) is work that can be redone: its
+            # commit need not wait for the disk. One that records a final does (docs/durability.md).
+            sync = any(art.blob.area != "scratch" for art in artifacts) or status is StageStatus.FAILED
+        with self._write(sync=sync or finish) as conn:
             current = self._lock_job(conn, job_id)
             record = upsert_stage(
                 conn,
@@ -285,6 +290,10 @@ class SqlStore:
                 values["progress"] = job_progress
             if job_timings:
                 values["timings"] = {**current.timings, **job_timings}
+            if finish and current.status not in _FINAL:  # a cancel that landed first stands
+                values["timings"] = {**values.get("timings", current.timings), "finished": now}
+                values.update(status=JobStatus.SUCCEEDED.value, error_code=None, error_message=None)
+                values.update(_NO_LEASE)
             if values:
                 conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values, updated_at=now))
             return record
