@@ -111,12 +111,18 @@ def test_an_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
         blobs.put_bytes(b"x", "scratch")
 
 
-def test_sync_group_defers_every_fsync_to_its_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The file descriptors `os.fsync` is called on, in order (the calls still happen)."""
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    return calls
+
+
+def test_sync_group_defers_every_fsync_to_its_exit(tmp_path: Path, synced: list[int]) -> None:
     """Inside a group the blobs are in place and readable at once; the fsyncs (file and directory of
     each durable blob, never a scratch one) all run when the group exits."""
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     blobs = FsBlobStore(tmp_path)
     with blobs.sync_group():
         first = blobs.put_bytes(b"video bytes", "durable", ".mp4")
@@ -140,12 +146,7 @@ def test_a_durable_copy_of_the_wrong_size_is_written_over(tmp_path: Path) -> Non
     assert again.sha256 == ref.sha256 and blobs.get_bytes(again) == b"the final video"
 
 
-def test_unsynced_writes_skip_every_fsync_and_seal_runs_them_together(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+def test_unsynced_writes_skip_every_fsync_and_seal_runs_them_together(tmp_path: Path, synced: list[int]) -> None:
     blobs = FsBlobStore(tmp_path)
     with blobs.unsynced():
         video = blobs.put_bytes(b"video bytes", "durable", ".mp4")
