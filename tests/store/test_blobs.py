@@ -146,7 +146,7 @@ def test_a_durable_copy_of_the_wrong_size_is_written_over(tmp_path: Path) -> Non
     assert again.sha256 == ref.sha256 and blobs.get_bytes(again) == b"the final video"
 
 
-def test_unsynced_writes_skip_every_fsync_and_seal_runs_them_together(tmp_path: Path, synced: list[int]) -> None:
+def test_unsynced_writes_skip_fsyncs_and_seal_runs_them_together(tmp_path: Path, synced: list[int]) -> None:
     blobs = FsBlobStore(tmp_path)
     with blobs.unsynced():
         video = blobs.put_bytes(b"video bytes", "durable", ".mp4")
