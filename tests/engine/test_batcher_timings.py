@@ -41,3 +41,4 @@ def test_every_step_leaves_its_sizes_and_times(model: object) -> None:
     stats = b.stats()["step_ms"]
     assert sorted(stats) == [1, 2] and stats[1]["steps"] == 2 and stats[2]["steps"] == 1
     assert stats[1]["wall"] > 0 and stats[1]["cpu"] > 0
+    assert b.stats()["decode_ms"][1]["decodes"] == 2  # a and b each decoded alone

@@ -96,6 +96,7 @@ class Batcher:
         self.preempted = 0
         self.timings: deque[StepTiming] = deque(maxlen=TIMINGS_KEPT)  #: the last steps' timings
         self.step_totals: dict[int, list[float]] = {}  #: batch size -> [steps, wall s, CPU s]
+        self.decode_totals: dict[int, list[float]] = {}  #: items decoded together -> [decodes, wall s]
 
     def submit(self, item: WorkItem) -> None:
         self.waiting[item.id] = item
@@ -187,6 +188,10 @@ class Batcher:
         total[0] += 1
         total[1] += dt
         total[2] += cpu
+        if done:
+            dec = self.decode_totals.setdefault(len(done), [0, 0.0])
+            dec[0] += 1
+            dec[1] += decode_s
 
     def _finish(self, done: list[WorkItem]) -> tuple[float, float]:
         """Decode ``done`` together and hand each its frames; returns (decode s, callbacks s)."""
@@ -222,5 +227,9 @@ class Batcher:
             "step_ms": {
                 n: {"steps": int(c), "wall": round(1000 * w / c, 3), "cpu": round(1000 * u / c, 3)}
                 for n, (c, w, u) in sorted(self.step_totals.items())
+            },
+            "decode_ms": {  # per number of items decoded together: decodes, mean wall ms
+                k: {"decodes": int(c), "wall": round(1000 * w / c, 3)}
+                for k, (c, w) in sorted(self.decode_totals.items())
             },
         }
