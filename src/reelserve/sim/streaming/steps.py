@@ -105,6 +105,9 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     rng = world.rng if cost.path is not None else None
     events: list[Event[StreamWorld]] = []
     stepped, w.inflight = w.inflight, ()  # cleared first: a pending move out of w must not re-plan it mid-way
+    # the worker hands finished chunks back one after another (export, reply): the j-th of k leaves
+    # (k - 1 - j) hand-backs before the step's end
+    finished = [sid for sid in stepped if w.steps_left.get(sid) == 1]
     for sid in stepped:
         left = w.steps_left.get(sid)
         if left is None:  # detached mid-chunk (evicted)
@@ -114,7 +117,8 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
             continue
         del w.steps_left[sid]
         s = world.sessions[sid]
-        events += world.deliver(s, w, world.now + cost.deliver_ms(rng) / 1000.0, w.peak.pop(sid))
+        left_at = world.now - (len(finished) - 1 - finished.index(sid)) * cost.finish_ms() / 1000.0
+        events += world.deliver(s, w, left_at + cost.deliver_ms(rng) / 1000.0, w.peak.pop(sid))
         # the next request reaches the worker after its way there; latency still counts from the request
         s.ready_at = max(s.ready_at, s.next_request + cost.request_ms(rng) / 1000.0)
     return events + world.kick(w)
