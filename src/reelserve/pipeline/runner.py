@@ -48,32 +48,64 @@ def worker_identity() -> str:
 
 
 @dataclass
-class _Heartbeat:
-    store: Store
+class _Beat:
+    """One claimed job whose lease the runner's heartbeat thread extends."""
+
     job_id: str
-    worker: str
-    lease_s: float
-    lost: bool = False
+    due: float  #: monotonic time of the next heartbeat
+    lost: bool = False  #: set when the store says the lease is no longer this worker's
 
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{self.job_id}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+class _Heartbeats:
+    """One daemon thread per runner extends the leases of every job it is running, each every
+    ``lease_s / 3`` (a thread per job cost a thread start per job: measurable on a busy machine).
+    The thread ends after a whole lease with no job to watch; the next `watch` starts it again."""
+
+    def __init__(self, store: Store, worker: str, lease_s: float) -> None:
+        self.store, self.worker, self.lease_s = store, worker, lease_s
+        self._beats: dict[str, _Beat] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, job_id: str) -> _Beat:
+        beat = _Beat(job_id, time.monotonic() + self.lease_s / 3)
+        with self._lock:
+            self._beats[job_id] = beat
+            if self._thread is None or not self._thread.is_alive():
+                name = f"heartbeats-{self.worker}"
+                self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return beat
+
+    def unwatch(self, beat: _Beat) -> None:
+        with self._lock:
+            if self._beats.get(beat.job_id) is beat:
+                del self._beats[beat.job_id]
 
     def _run(self) -> None:
-        while not self._stop.wait(self.lease_s / 3):
-            try:
-                if not self.store.heartbeat(self.job_id, self.worker, self.lease_s):
-                    self.lost = True
+        while True:
+            with self._lock:
+                soonest = min((b.due for b in self._beats.values()), default=None)
+            wait = self.lease_s if soonest is None else max(soonest - time.monotonic(), 0.0)
+            woken = self._wake.wait(wait)
+            self._wake.clear()
+            with self._lock:
+                if soonest is None and not woken and not self._beats:  # idle for a whole lease
+                    self._thread = None
                     return
-            except ReelserveError:
-                log.warning("heartbeat failed", extra={"job": self.job_id})
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+            now = time.monotonic()
+            with self._lock:
+                due = [b for b in self._beats.values() if b.due <= now]
+            for beat in due:
+                beat.due = now + self.lease_s / 3
+                try:
+                    if not self.store.heartbeat(beat.job_id, self.worker, self.lease_s):
+                        beat.lost = True
+                        self.unwatch(beat)
+                except ReelserveError:
+                    log.warning("heartbeat failed", extra={"job": beat.job_id})
 
 
 class JobRunner:
@@ -96,17 +128,17 @@ class JobRunner:
         self.backoff_s = backoff_s
         #: Polled at every step boundary; True makes the job raise ``Drained`` (the worker is stopping).
         self.should_stop = should_stop
+        self._heartbeats = _Heartbeats(store, self.worker_id, lease_s)
 
     def run(self, job: Job, progress: ProgressSink | None = None) -> Job:
         """Run a job this worker has claimed until it succeeds, fails or is cancelled."""
-        beat = _Heartbeat(self.store, job.id, self.worker_id, self.lease_s)
-        beat.start()
+        beat = self._heartbeats.watch(job.id)
         try:
             return self._run_with_retries(job, progress or NullProgress(), beat)
         finally:
-            beat.stop()
+            self._heartbeats.unwatch(beat)
 
-    def _run_with_retries(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> Job:
+    def _run_with_retries(self, job: Job, progress: ProgressSink, beat: _Beat) -> Job:
         attempt = lost = 0
         while True:
             try:
@@ -164,7 +196,7 @@ class JobRunner:
         its own (e.g. denoising steps batched with other jobs on a shared model worker)."""
         return stage.run
 
-    def _checker(self, job_id: str, beat: _Heartbeat) -> Callable[[], None]:
+    def _checker(self, job_id: str, beat: _Beat) -> Callable[[], None]:
         last = [0.0]
 
         def check() -> None:
@@ -182,7 +214,7 @@ class JobRunner:
 
         return check
 
-    def _run_stages(self, job: Job, progress: ProgressSink, beat: _Heartbeat) -> bool:
+    def _run_stages(self, job: Job, progress: ProgressSink, beat: _Beat) -> bool:
         """Run every stage segment not DONE yet; True when the last one's checkpoint finished the
         job (`StageContext.finishes`)."""
         ctx = StageContext(
