@@ -1,6 +1,7 @@
 """Encode speed: reelserve.media vs the ffmpeg CLI vs diffusers' export_to_video, on the same frames.
 
     .venv/bin/python -m benchmarks.encode_bench [--frames 81] [--size 512x512] [--preset medium]
+                                               [--shapes 256x256x33,832x480x81,1280x720x81]
                                                [--crf 23] [--threads 0] [--repeats 5]
                                                [--frame-paths] [--without-diffusers]
 
@@ -160,6 +161,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="512x512", help="WIDTHxHEIGHT (even numbers)")
+    parser.add_argument(
+        "--shapes", default=None, help="several clips, WxHxFRAMES comma separated (overrides --size/--frames)"
+    )
     parser.add_argument("--fps", type=int, default=24)
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--crf", type=int, default=23)
@@ -204,19 +208,19 @@ def _measure(
     return samples
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Run the benchmark, print a table, and return frames/s (wall clock, median) per method."""
-    args = _parse(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    frames = gradient_clip(args.frames, width, height, args.seed)
+def _run_shape(
+    args: argparse.Namespace, width: int, height: int, count: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Measure every method on one clip shape, print its table; (frames/s, CPU s) per method."""
+    frames = gradient_clip(count, width, height, args.seed)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="encode-bench-") as tmp:
         samples = _measure(_methods(frames, Path(tmp), args), args.repeats)
     wall = {name: statistics.median(s[0] for s in runs) for name, runs in samples.items()}
     cpu = {name: statistics.median(s[1] for s in runs) for name, runs in samples.items()}
-    fps = {name: args.frames / seconds for name, seconds in wall.items()}
+    fps = {name: count / seconds for name, seconds in wall.items()}
     print(
-        f"{args.frames} frames {width}x{height} @ {args.fps} fps, libx264 preset={args.preset} "
+        f"{count} frames {width}x{height} @ {args.fps} fps, libx264 preset={args.preset} "
         f"crf={args.crf} threads={args.threads}, median of {args.repeats}; "
         f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
@@ -229,7 +233,35 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if other in fps:
             speed, work = fps["ours"] / fps[other], cpu[other] / cpu["ours"]
             print(f"  ours / {other:<15} {speed:5.2f}x frames/s, {work:5.2f}x less CPU time")
-    return fps
+    return fps, cpu
+
+
+def _shapes(args: argparse.Namespace) -> list[tuple[int, int, int]]:
+    if not args.shapes:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        return [(width, height, args.frames)]
+    shapes = []
+    for item in args.shapes.split(","):
+        w, h, f = (int(v) for v in item.lower().split("x"))
+        shapes.append((w, h, f))
+    return shapes
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark, print a table per clip shape (and a summary when there are several), and
+    return frames/s (wall clock, median) per method for the last shape."""
+    args = _parse(argv)
+    results = []
+    for width, height, count in _shapes(args):
+        results.append(((width, height, count), *_run_shape(args, width, height, count)))
+    if len(results) > 1:
+        print("\nsummary: ours' speed-up in frames/s (and CPU time saved) against each method")
+        others = [m for m in ("ffmpeg CLI", "export_to_video") if m in results[0][1]]
+        print(f"  {'clip':<14} {'ours f/s':>9}  " + "  ".join(f"{m:>22}" for m in others))
+        for (w, h, f), fps, cpu in results:
+            cells = [f"{fps['ours'] / fps[m]:5.2f}x ({cpu[m] / cpu['ours']:4.2f}x CPU)" for m in others]
+            print(f"  {f'{w}x{h}x{f}':<14} {fps['ours']:9.1f}  " + "  ".join(f"{c:>22}" for c in cells))
+    return results[-1][1]
 
 
 if __name__ == "__main__":

@@ -32,3 +32,12 @@ def test_gradient_clip_is_seeded_and_moving() -> None:
     a, b = encode_bench.gradient_clip(3, 32, 16, seed=1), encode_bench.gradient_clip(3, 32, 16, seed=1)
     assert a.shape == (3, 16, 32, 3) and a.dtype.name == "uint8"
     assert (a == b).all() and (a[0] != a[1]).any()
+
+
+def test_several_shapes_print_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--shapes", "32x32x3,64x32x5", "--repeats", "1", "--preset", "ultrafast", "--without-diffusers"]
+    fps = encode_bench.main(args)
+    out = capsys.readouterr().out
+    assert "5 frames 64x32" in out and "3 frames 32x32" in out and fps["ours"] > 0
+    if shutil.which("ffmpeg"):
+        assert "summary" in out and "64x32x5" in out
