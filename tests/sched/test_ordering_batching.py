@@ -9,6 +9,7 @@ import pytest
 from reelserve.core.errors import InvalidInput, UnknownName
 from reelserve.core.records import Priority
 from reelserve.sched import RequestView, form_batches, order_requests
+from reelserve.sched.ordering import OPENING_HOLD_S
 
 
 def req(rid: str, arrival: float = 0.0, deadline: float | None = None, **kw: object) -> RequestView:
@@ -42,7 +43,7 @@ def test_least_slack_uses_service_time() -> None:
 
 
 def test_unknown_rule_lists_valid_names() -> None:
-    with pytest.raises(UnknownName, match="edf, fifo, least-slack"):
+    with pytest.raises(UnknownName, match="edf, fifo, least-slack, streams-first"):
         order_requests([], 0, "sjf")
 
 
@@ -72,3 +73,17 @@ def test_batch_waits_then_dispatches_on_max_wait_or_deadline() -> None:
 def test_batching_rejects_bad_limits() -> None:
     with pytest.raises(InvalidInput):
         form_batches([], now=0, max_batch=0)
+
+
+def test_streams_first_runs_opening_chunks_after_streaming_ones_until_the_hold_expires() -> None:
+    # due times: the new session's first chunk is due earliest (it waited for a slot)
+    opening = req("new", arrival=9.5, deadline=8.0, opening=True)
+    streaming = [req("s1", 9.0, 10.0), req("s2", 9.0, 10.0)]
+    assert order_requests([opening, *streaming], 10.0, "edf").request_ids == ("new", "s1", "s2")
+    assert order_requests([opening, *streaming], 10.0, "streams-first").request_ids == ("s1", "s2", "new")
+    # queued OPENING_HOLD_S ago or more: no longer held back (a busy worker cannot starve it)
+    late = 9.5 + OPENING_HOLD_S
+    assert order_requests([opening, *streaming], late, "streams-first").request_ids[0] == "new"
+    # priority classes still come first
+    batch = req("b", 0.0, 1.0, priority=Priority.BATCH)
+    assert order_requests([batch, opening], 10.0, "streams-first").request_ids == ("new", "b")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -206,3 +207,28 @@ def test_a_decision_names_each_session_at_most_once() -> None:
         d = plan_placement(sessions, workers, 5.0, PlacementParams(offload_idle=False))
         named = [sid for sid, _ in d.place] + [m.session_id for m in d.moves]
         assert len(named) == len(set(named))
+
+
+def test_headroom_keeps_batch_slots_for_idle_sessions_and_overflow_seats_restores() -> None:
+    workers = [WorkerView("a", 4, 8), WorkerView("b", 4, 8)]
+    # a: 1 active + 2 idle residents (their resumes need 2 batch slots); b: 3 active, no idle residents
+    sessions = [SessionView("a0", "a")]
+    sessions += [SessionView(f"i{i}", "a", False, idle_since=0.0) for i in range(2)]
+    sessions += [SessionView(f"b{i}", "b") for i in range(3)]
+    new = [SessionView("n1", None), SessionView("n2", None), SessionView("n3", None)]
+    params = PlacementParams(rebalance=False, offload_idle=False)
+    # without headroom a (the least loaded) takes two and b the third: both end at capacity
+    d = plan_placement(sessions + new, workers, 0.0, params)
+    assert d.place == (("n1", "a"), ("n2", "a"), ("n3", "b"))
+    # headroom 2: a keeps two slots for its idle sessions' resumes; b (no idle residents) keeps none
+    d = plan_placement(sessions + new, workers, 0.0, replace(params, headroom=2))
+    assert d.place == (("n1", "a"), ("n2", "b")) and d.unplaced == ("n3",)
+    # a restored session (already streaming) ignores headroom; with every batch slot taken it waits,
+    # unless overflow lets it take a memory slot on the better of the full workers
+    full = [SessionView(f"f{i}", w.id) for w in workers for i in range(4)]
+    restore = SessionView("r", None, streaming=True)
+    assert plan_placement([*full, restore], workers, 0.0, params).unplaced == ("r",)
+    d = plan_placement([*full, restore], workers, 0.0, replace(params, overflow=True))
+    assert d.place == (("r", "a"),) and d.unplaced == ()
+    # a new session never overflows
+    assert plan_placement([*full, new[0]], workers, 0.0, replace(params, overflow=True)).unplaced == ("n1",)

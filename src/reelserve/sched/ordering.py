@@ -4,6 +4,12 @@ Priority classes first (interactive before batch); within a class the named rule
 ``edf`` (earliest deadline first), ``least-slack`` (deadline - now - predicted service time) or
 ``fifo``. Requests with a deadline come before those without (StreamWise's rule); ties break on
 arrival, then id, so the order is total and deterministic.
+
+``streams-first`` is EDF with one exception for streaming workers: a session's *opening* chunk (its
+first, measured as time to first frame) runs after the chunks of sessions already streaming, even when
+it is due earlier — a new session that waited for a slot would otherwise push the last streaming chunk
+of the iteration past its deadline. An opening chunk queued ``OPENING_HOLD_S`` or longer is no longer
+held back, so a worker that never runs dry cannot starve it.
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ from reelserve.core.records import Priority
 from reelserve.sched.registry import Registry
 from reelserve.sched.views import RequestView
 
-__all__ = ["ORDERINGS", "OrderKey", "Ordering", "order_requests"]
+__all__ = ["OPENING_HOLD_S", "ORDERINGS", "OrderKey", "Ordering", "held_back", "order_requests"]
 
-OrderKey = tuple[int, int, float, float, str]
+#: (priority class, no deadline, held back, rule value, arrival, id)
+OrderKey = tuple[int, int, int, float, float, str]
 OrderKeyFn = Callable[[RequestView, float], OrderKey]
 
 ORDERINGS: Registry[OrderKeyFn] = Registry("ordering")
 
 _CLASS = {Priority.INTERACTIVE: 0, Priority.BATCH: 1}
+
+#: an opening chunk queued this long (one chunk period at 32 frames, 16 fps) runs in EDF order again
+OPENING_HOLD_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +44,14 @@ class Ordering:
     rule: str  #: the rule that produced it, e.g. "edf"
 
 
-def _key(req: RequestView, value: float) -> OrderKey:
+def _key(req: RequestView, value: float, held: int = 0) -> OrderKey:
     has_deadline = 0 if req.deadline is not None else 1
-    return (_CLASS[req.priority], has_deadline, value, req.arrival, req.id)
+    return (_CLASS[req.priority], has_deadline, held, value, req.arrival, req.id)
+
+
+def held_back(opening: bool, queued: float, now: float, hold_s: float = OPENING_HOLD_S) -> int:
+    """``streams-first``: 1 if an opening chunk queued at ``queued`` still yields to streaming chunks."""
+    return 1 if opening and now - queued < hold_s else 0
 
 
 @ORDERINGS.register("edf")
@@ -52,7 +67,13 @@ def least_slack_key(req: RequestView, now: float) -> OrderKey:
 
 @ORDERINGS.register("fifo")
 def fifo_key(req: RequestView, now: float) -> OrderKey:
-    return (_CLASS[req.priority], 0, req.arrival, req.arrival, req.id)
+    return (_CLASS[req.priority], 0, 0, req.arrival, req.arrival, req.id)
+
+
+@ORDERINGS.register("streams-first")
+def streams_first_key(req: RequestView, now: float) -> OrderKey:
+    deadline = req.deadline if req.deadline is not None else math.inf
+    return _key(req, deadline, held_back(req.opening, req.arrival, now))
 
 
 def order_requests(requests: Sequence[RequestView], now: float, rule: str = "edf") -> Ordering:

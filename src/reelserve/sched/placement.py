@@ -14,7 +14,12 @@ predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of `
    The bottleneck "after" is taken over the pair so that ties at the maximum still make progress.
 
 "Room" differs by step. Placement (steps 1 and 3) needs a free batch slot (active load < capacity) and a
-memory slot: capacity is admission control, a new session waits rather than overload a worker. A
+memory slot: capacity is admission control, a new session waits rather than overload a worker. A *new*
+session (not yet streaming) also leaves ``headroom`` batch slots free on a worker that holds idle
+sessions (one per idle session, at most ``headroom``): their resumes need no admission, and a worker
+filled to capacity with new sessions runs past it when they come back. With ``overflow``, a session
+already streaming (restored from host memory, evicted) that finds no batch slot takes the best worker
+with a memory slot instead of waiting, as a resume on its own worker does. A
 rebalancing move (step 4, ``resume_move``) needs only a memory slot: the gain rule already guarantees
 it lowers the pair's bottleneck. Otherwise a saturated cluster — every worker at capacity, some far
 over it because their resident sessions resumed — could not be rebalanced at all, just when it matters.
@@ -48,6 +53,8 @@ class PlacementParams:
     lam: float = 0.01  #: λ, ms of bottleneck per ms of migration
     min_gain_ms: float = 40.0  #: apply a move only if it gains more than this
     max_rounds: int = 3  #: rebalancing rounds per call
+    headroom: int = 0  #: batch slots a new session leaves free for the worker's idle sessions' resumes
+    overflow: bool = False  #: a streaming session finding no batch slot takes a memory slot, not a wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +150,13 @@ class _Cluster:
         self.members[i] = [m for m in self.members[i] if m.id != s.id]
         self.refresh(i)
 
-    def best_target(self, s: SessionView, exclude: int = -1) -> int:
+    def best_target(
+        self, s: SessionView, exclude: int = -1, headroom: int = 0, memory_only: bool = False
+    ) -> int:
         """The worker with room whose latency with ``s`` is lowest (ties: fewest resident, order)."""
-        room = self.has_room
+        room = self.room() if memory_only else self.has_room
+        if headroom > 0:  # keep a batch slot per idle resident session (up to headroom) for its resume
+            room = room & (self.load < self.cap - np.minimum(headroom, self.resident - self.load))
         if exclude >= 0:
             room = room.copy()
             room[exclude] = False
@@ -240,7 +251,9 @@ def plan_placement(
     place: list[tuple[str, str]] = []
     unplaced: list[str] = []
     for s in sorted(pending, key=lambda m: (not m.streaming, m.id)):  # protect running streams first
-        t = c.best_target(s) if c.has_room.any() else -1
+        t = c.best_target(s, headroom=0 if s.streaming else params.headroom) if c.has_room.any() else -1
+        if t < 0 and s.streaming and params.overflow:
+            t = c.best_target(s, memory_only=True)
         if t < 0:
             unplaced.append(s.id)
         else:

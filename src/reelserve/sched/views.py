@@ -27,6 +27,7 @@ class RequestView:
     height: int = 0  #: output height; part of the batching key
     frames: int = 0  #: frames per clip; part of the batching key
     steps: int = 0  #: denoising steps; part of the batching key
+    opening: bool = False  #: a streaming session's first chunk (its TTFF); see ordering "streams-first"
 
     @property
     def batch_key(self) -> tuple[str, int, int, int, int]:

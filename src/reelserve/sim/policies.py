@@ -5,10 +5,13 @@
 | ``static`` | the baseline: a fixed GPU budget, sessions placed once on the least-loaded GPU, never moved |
 | ``rebalance`` | + migration-aware min–max rebalancing (``sched.placement``) |
 | ``autoscale`` | + load-driven autoscaling (``sched.autoscale``) |
-| ``closed-loop`` | rebalance + autoscale (TurboServe) |
+| ``closed-loop`` | rebalance + autoscale (TurboServe) + streams-first ordering on each worker |
 | ``coalescing`` | + chunk coalescing: a worker batches every due chunk into one forward |
 | ``offload`` | + idle sessions offloaded to host memory, restored on resume |
 | ``quality`` | + adaptive quality: a forward that would miss the deadline runs at a lower rung |
+| ``streams-first`` | + a worker runs chunks of sessions already streaming before new sessions' first chunks |
+| ``headroom`` | + a new session leaves a batch slot free on a worker holding idle sessions (their resumes) |
+| ``overflow`` | + a restored session with no batch slot anywhere takes a memory slot instead of waiting |
 | ``continuous`` | + step-level continuous batching (``sched.continuous``, as the engine's model worker) |
 
 ``resolve_policy("closed-loop+coalescing+offload")`` merges the entries' switches.
@@ -35,6 +38,9 @@ class PolicyConfig:
     offload: bool = False  #: offload idle sessions to host memory
     adaptive_quality: bool = False  #: degrade a forward that would miss the per-chunk deadline
     continuous: bool = False  #: step-level continuous batching (a step is the unit of work, not a chunk)
+    streams_first: bool = False  #: order a worker's chunks by ``sched.ordering``'s "streams-first" rule
+    headroom: int = 0  #: ``PlacementParams.headroom``: batch slots new sessions leave for resumes
+    overflow: bool = False  #: ``PlacementParams.overflow``: restores take a memory slot rather than wait
 
 
 POLICIES: Registry[PolicyConfig] = Registry("policy")
@@ -42,11 +48,14 @@ for _entry in (
     PolicyConfig("static"),
     PolicyConfig("rebalance", rebalance=True),
     PolicyConfig("autoscale", autoscale=True),
-    PolicyConfig("closed-loop", rebalance=True, autoscale=True),
+    PolicyConfig("closed-loop", rebalance=True, autoscale=True, streams_first=True),
     PolicyConfig("coalescing", coalesce=True),
     PolicyConfig("offload", offload=True),
     PolicyConfig("quality", adaptive_quality=True),
     PolicyConfig("continuous", coalesce=True, continuous=True),
+    PolicyConfig("streams-first", streams_first=True),
+    PolicyConfig("headroom", headroom=1),
+    PolicyConfig("overflow", overflow=True),
 ):
     POLICIES.register(_entry.name)(_entry)
 
@@ -65,4 +74,7 @@ def resolve_policy(expr: str) -> PolicyConfig:
         offload=any(e.offload for e in entries),
         adaptive_quality=any(e.adaptive_quality for e in entries),
         continuous=any(e.continuous for e in entries),
+        streams_first=any(e.streams_first for e in entries),
+        headroom=max(e.headroom for e in entries),
+        overflow=any(e.overflow for e in entries),
     )

@@ -8,6 +8,7 @@ draining GPU is released once empty.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from reelserve.sched.autoscale import autoscale
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from reelserve.sim.streaming.world import StreamWorld
 
 __all__ = ["control_tick", "place_resumed", "place_waiting"]
-
-_PLACE_ONLY = PlacementParams(rebalance=False, offload_idle=False)
 
 
 def _placement(world: StreamWorld, params: PlacementParams) -> list[Event[StreamWorld]]:
@@ -53,7 +52,7 @@ def place_waiting(world: StreamWorld) -> list[Event[StreamWorld]]:
     """Place sessions waiting for a GPU (arrivals, restores) without rebalancing."""
     if not world.waiting:
         return []
-    return _placement(world, _PLACE_ONLY)
+    return _placement(world, replace(world.placement, rebalance=False, offload_idle=False))
 
 
 def place_resumed(world: StreamWorld, sid: str) -> list[Event[StreamWorld]]:

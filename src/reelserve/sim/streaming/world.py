@@ -15,12 +15,13 @@ both are measured after ``warmup_s`` (the cold start of an empty cluster is not 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reelserve.sched.latency import session_base_ms
+from reelserve.sched.ordering import held_back
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.quality import QualityLevel, admit, build_ladder
 from reelserve.sim.cluster import ClusterSpec
@@ -73,7 +74,12 @@ class StreamWorld:
         self.n_idle_resident = 0  #: idle sessions still holding GPU memory
         self.billed = 0  #: GPUs rented now
         self.below_since: float | None = None  #: autoscaler hold timer (passed in and out)
-        self.placement = PlacementParams(rebalance=policy.rebalance, offload_idle=policy.offload)
+        self.placement = PlacementParams(
+            rebalance=policy.rebalance,
+            offload_idle=policy.offload,
+            headroom=policy.headroom,
+            overflow=policy.overflow,
+        )
         self._base: dict[str, float] = {}
         self._ladders: dict[str, tuple[QualityLevel, ...]] = {}
 
@@ -181,13 +187,20 @@ class StreamWorld:
             batch = [s for s in active if s.ready_at <= start]
         else:
             due = [s for s in active if s.ready_at <= start]
-            batch = [min(due, key=lambda m: (m.next_request, m.spec.id))]
+            batch = [min(due, key=self._order_key(start))]
         ms, degraded = self._forward_ms(batch, w, start)
         w.forward_start = start
         w.busy_until = start + ms / 1000.0
         w.inflight = tuple(s.spec.id for s in batch)
         w.degraded = len(batch) if degraded else 0
         return [ForwardDone(w.busy_until, w.id, w.wake_token)]
+
+    def _order_key(self, start: float) -> Callable[[SimSession], tuple[int, float, str]]:
+        """EDF on due times; with ``streams-first`` an opening chunk yields (``sched.ordering.held_back``)."""
+        if not self.policy.streams_first:
+            return lambda m: (0, m.next_request, m.spec.id)
+        # an opening chunk was queued on this worker when it was attached: ready_at (no chunk delivered yet)
+        return lambda m: (held_back(m.first_done is None, m.ready_at, start), m.next_request, m.spec.id)
 
     def _coalesced_start(self, anchor: float, start: float, active: Sequence[SimSession]) -> float:
         """sched.batching's max-wait rule: a forward waits for chunks ready within ``coalesce_wait_s``."""
@@ -251,9 +264,11 @@ class StreamWorld:
         self.metrics.degraded += w.degraded
         # a chunk is delivered once encoded; encoding (off the worker) only exists with a measured cost
         delivered = self.now + (self.cost.encode_ms() / 1000.0 if self.cost is not None else 0.0)
-        for sid in w.inflight:
-            events += self.deliver(self.sessions[sid], w, delivered, len(w.inflight))
-        w.inflight = ()
+        # cleared before delivering: a session migrating at this chunk boundary must not re-plan the
+        # finished forward (its re-plan was then wiped, and the worker ran a forward delivering nothing)
+        done, w.inflight = w.inflight, ()
+        for sid in done:
+            events += self.deliver(self.sessions[sid], w, delivered, len(done))
         return events + self.kick(w)
 
     def deliver(self, s: SimSession, w: SimWorker, delivered: float, batch: int) -> list[Event[StreamWorld]]:
