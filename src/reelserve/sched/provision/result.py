@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reelserve.sched.provision.engine_config import EngineSection, engine_section
 from reelserve.sched.provision.evaluate import Evaluation, StagePlan, evaluate
 from reelserve.sched.provision.workload import PlanWorkload
 
@@ -23,6 +24,7 @@ class PlanResult:
     solve_ms: float  #: wall time the planner took (measured by the caller's clock, not by the policy)
     mip_gap: float | None = None  #: relative optimality gap HiGHS reports (MILP only)
     iterations: int = 0  #: greedy moves taken, or MILP solves run
+    engine: EngineSection | None = None  #: worker groups for ``reelserve serve --plan`` (make_result sets it)
 
     def to_config(self) -> dict[str, Any]:
         """The config the engine starts from (and ``reelserve plan`` writes)."""
@@ -55,6 +57,7 @@ class PlanResult:
             "solve_ms": round(self.solve_ms, 3),
             "mip_gap": self.mip_gap,
             "iterations": self.iterations,
+            "engine": None if self.engine is None else self.engine.to_dict(),
         }
 
 
@@ -67,7 +70,10 @@ def make_result(
     iterations: int = 0,
 ) -> PlanResult:
     ev = evaluate(w, stages)
-    return PlanResult(method, w.name, stages, ev, objective_value(w, ev), solve_ms, mip_gap, iterations)
+    obj = objective_value(w, ev)
+    return PlanResult(
+        method, w.name, stages, ev, obj, solve_ms, mip_gap, iterations, engine_section(w, stages)
+    )
 
 
 def objective_value(w: PlanWorkload, ev: Evaluation) -> float:

@@ -1,0 +1,145 @@
+"""The plan's ``engine`` section: the worker groups this engine starts, and what it leaves to others.
+
+A plan names planner variants ("wan-14b-720p", "llm-8b", "talking-head-400p"); the engine loads
+catalog models ("wan2.1-t2v-14b"). ``VARIANT_MODELS`` is the one table between the two: a variant
+whose name is a catalog model, or starts with one of its prefixes, is served here as a worker group
+per pool (GPU type, spot, replicas). Every other stage is listed in ``served_elsewhere`` with its
+pools and the reason, so a plan's script LLM, speech, portraits or lip-sync video are never dropped
+silently. Pure: strings and numbers in, plain data out (the catalog itself is the engine's).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reelserve.sched.provision.evaluate import StagePlan, unit_time_s
+from reelserve.sched.provision.workload import QUALITY, PlanWorkload
+
+__all__ = [
+    "ENGINE_MODELS",
+    "NOT_SERVED",
+    "RESOLUTION_SIZES",
+    "VARIANT_MODELS",
+    "ElsewhereStage",
+    "EngineSection",
+    "WorkerGroup",
+    "catalog_model",
+    "engine_section",
+]
+
+#: Video generation models this engine's model workers serve (names in ``reelserve models list``).
+ENGINE_MODELS = frozenset(
+    {"tiny-wan", "small-wan", "wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-ti2v-5b", "wan2.2-t2v-a14b"}
+)
+
+#: Planner variant prefix -> catalog model (a variant named exactly as a catalog model maps to itself).
+VARIANT_MODELS: dict[str, str] = {
+    "wan-1.3b-": "wan2.1-t2v-1.3b",
+    "wan-14b-": "wan2.1-t2v-14b",
+    "wan-5b-": "wan2.2-ti2v-5b",
+    "wan-a14b-": "wan2.2-t2v-a14b",
+}
+
+#: Variant prefix -> what kind of model it is, for stages this engine does not serve.
+NOT_SERVED: dict[str, str] = {
+    "llm-": "LLM",
+    "tts": "TTS",
+    "flux-": "image model",
+    "talking-head-": "talking-head (lip-sync) video model",
+}
+
+#: The frame size a resolution tag in a variant name stands for (Wan's native sizes).
+RESOLUTION_SIZES = {"480p": "832x480", "720p": "1280x720", "1080p": "1920x1080"}
+
+#: The evaluator runs one unit at a time per replica, so that is the batch the plan's times assume.
+PLANNED_BATCH = 1
+
+_QUALITY_NAMES = {rank: name for name, rank in QUALITY.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerGroup:
+    """Replicas of one served stage on one pool: the engine starts a model worker per replica."""
+
+    stage: str  #: the plan's stage name
+    variant: str  #: the planner's variant
+    model: str  #: the engine catalog model each worker loads
+    gpu: str  #: GPU type of the pool
+    spot: bool  #: spot (evictable) or reserved
+    replicas: int  #: model workers the plan asks for
+    gpus_per_replica: int  #: devices one replica uses
+    resolution: str | None  #: resolution tag of the variant ("720p"), None when its name has none
+    size: str | None  #: WxH of that resolution, what the unit times assume
+    quality: str  #: quality class of the variant (low, medium, high)
+    max_batch: int  #: items per forward the plan's unit times assume
+    units: int  #: units of work of the stage (all pools together)
+    unit_s: float  #: seconds per unit per replica on this pool (spot eviction losses included)
+
+
+@dataclass(frozen=True, slots=True)
+class ElsewhereStage:
+    """A stage this engine does not run; someone else must."""
+
+    stage: str  #: the plan's stage name
+    variant: str  #: the planner's variant
+    kind: str  #: LLM, TTS, image model, ... ("model" when unknown)
+    pools: tuple[dict[str, Any], ...]  #: the plan's pools for it: gpu, spot, replicas
+    reason: str  #: one line for the operator
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSection:
+    """What ``reelserve serve --plan`` starts from."""
+
+    groups: tuple[WorkerGroup, ...]  #: served stages, one group per pool
+    elsewhere: tuple[ElsewhereStage, ...]  #: stages served elsewhere
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workers": [asdict(g) for g in self.groups],
+            "served_elsewhere": [{**asdict(e), "pools": list(e.pools)} for e in self.elsewhere],
+        }
+
+
+def catalog_model(variant: str) -> str | None:
+    """The engine catalog model that serves ``variant``, or None when this engine does not."""
+    if variant in ENGINE_MODELS:
+        return variant
+    return next((m for prefix, m in VARIANT_MODELS.items() if variant.startswith(prefix)), None)
+
+
+def _kind(variant: str) -> str:
+    return next((k for prefix, k in NOT_SERVED.items() if variant.startswith(prefix)), "model")
+
+
+def _resolution(variant: str) -> str | None:
+    m = re.search(r"(\d+p)$", variant)
+    return m.group(1) if m else None
+
+
+def engine_section(w: PlanWorkload, stages: tuple[StagePlan, ...]) -> EngineSection:
+    """Worker groups for the served stages of a plan, and the stages served elsewhere."""
+    groups: list[WorkerGroup] = []
+    elsewhere: list[ElsewhereStage] = []
+    for stage, sp in zip(w.stages, stages, strict=True):
+        v = next(x for x in stage.variants if x.name == sp.variant)
+        model = catalog_model(sp.variant)
+        pools = [p for p in sp.pools if p.instances > 0]
+        if model is None:
+            kind = _kind(sp.variant)
+            reason = f"{kind} {sp.variant!r}: no model of this engine serves it; served elsewhere"
+            rows = tuple({"gpu": p.gpu, "spot": p.spot, "replicas": p.instances} for p in pools)
+            elsewhere.append(ElsewhereStage(sp.stage, sp.variant, kind, rows, reason))
+            continue
+        res = _resolution(sp.variant)
+        common: dict[str, Any] = {
+            "stage": sp.stage, "variant": sp.variant, "model": model, "gpus_per_replica": v.gpus_per_instance,
+            "resolution": res, "size": RESOLUTION_SIZES.get(res or ""), "units": stage.units,
+            "quality": _QUALITY_NAMES.get(v.quality, str(v.quality)), "max_batch": PLANNED_BATCH,
+        }  # fmt: skip
+        for p in pools:
+            unit_s = round(unit_time_s(w, stage, sp.variant, p.gpu, p.spot), 3)
+            groups.append(WorkerGroup(gpu=p.gpu, spot=p.spot, replicas=p.instances, unit_s=unit_s, **common))
+    return EngineSection(tuple(groups), tuple(elsewhere))
