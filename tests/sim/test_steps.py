@@ -106,3 +106,18 @@ def test_drawn_step_times_are_seeded_and_stay_within_the_samples() -> None:
     assert len(set(first)) > 3  # service-time variance reaches the latencies
     fastest = (3.0 + 1.0 + 3 * 5.0 + 40.0 + 2.0 + 5.0) / 1000.0  # every part at its smallest sample
     assert min(first) >= fastest - 1e-9
+
+
+def test_a_new_session_is_opened_at_the_next_step_boundary() -> None:
+    # the engine's worker answers ``open`` between steps: b arrives at 9 ms, during a's first step
+    # (7.5-18.5 ms), is opened at 18.5 ms and its first request reaches the batcher 7.5 ms later
+    # (reply 0.5 + request 3 + prompt encoding 4), after a's second step began: b joins at 28.5 ms,
+    # one step later than a request made at its arrival would have
+    cost = _path(open_ms=[4.0])
+    a, b = SessionSpec("a", 0.0, (Segment(1, 0.0),)), SessionSpec("b", 0.009, (Segment(1, 0.0),))
+    _, world = run_streaming(
+        Workload("t", (a, b), (), 1e-3, 60.0), CLUSTER, resolve_policy("continuous"), 0, cost
+    )
+    # a: opened at once (idle worker): 7.5 + admit 1 + 10 + 10 + (12 with b) + decode 50 + 2, + 5 off it
+    # b: 28.5 + 1 + 12 + a's decode 52 + 10 + 10 + 50 + 2 = 165.5, + 5 = 170.5 ms, from its arrival at 9
+    assert sorted(world.metrics.ttff_s) == pytest.approx([0.0985, 0.1615])

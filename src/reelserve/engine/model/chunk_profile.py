@@ -160,7 +160,8 @@ def measure_chunk_path(
     k chunks finishing together; ``admit_ms``: admitting one chunk (``start`` with its continuation
     latent); ``finish_ms``: one finished chunk's callback on the worker (tail, state export, pickled
     reply); ``reply_ms``: that reply to the driver's coroutine (pipe, reader thread, event loop);
-    ``encode_ms``: its fMP4 segment; ``request_ms``: the next request to the worker's poll.
+    ``encode_ms``: its fMP4 segment; ``request_ms``: the next request to the worker's poll;
+    ``open_ms``: a new session's record and prompt encoding on the worker, before its first chunk.
     """
     if max_batch < 1 or rounds < 1:
         raise InvalidInput("the chunk-path profile needs max_batch >= 1 and rounds >= 1")
@@ -181,6 +182,7 @@ def measure_chunk_path(
                 ):
                     parts[name] += [_ms(v) for v in values]
     return {
+        "open_ms": _open_ms(model, spec, rounds),
         "width": spec.width,
         "height": spec.height,
         "frames": spec.gen_frames,
@@ -196,6 +198,19 @@ def measure_chunk_path(
         "finish_ms": [_ms(t.done_s / t.finished) for t in timings for _ in range(t.finished)],
         **parts,
     }
+
+
+def _open_ms(model: WanT2V, spec: SessionSpec, n: int) -> list[float]:
+    """A new session on the worker, as ``op_open`` then its first ``op_chunk`` make it: the session
+    record and its prompt's text encoding (once per prompt), ``n`` fresh prompts."""
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        WorkerSession(
+            SessionSpec(f"{spec.prompt}, new session {i}", **_spec_fields(spec, seed=i))
+        ).conditioning(model)
+        out.append(_ms(time.perf_counter() - t0))
+    return out
 
 
 def _by(timings: list[StepTiming], key: str, value: Any) -> dict[str, list[float]]:

@@ -47,11 +47,14 @@ class ChunkPath:
     reply: Samples  #: that reply to the driver's coroutine (pipe, reader thread, event loop)
     encode: Samples  #: its fMP4 segment, off the worker
     request: Samples  #: the next chunk's request to the worker
+    open: Samples = ()  #: a new session on the worker: its record and prompt encoding (first chunk)
 
     def __post_init__(self) -> None:
         groups = (*self.step, *self.decode, self.admit, self.finish, self.reply, self.encode, self.request)
         if not self.step or not self.decode or any(not g or min(g) < 0 for g in groups):
             raise InvalidInput("chunk path: every part needs at least one sample, all >= 0 ms")
+        if self.open and min(self.open) < 0:
+            raise InvalidInput("chunk path: open times must be >= 0 ms")
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ChunkPath:
@@ -67,7 +70,8 @@ class ChunkPath:
             ]
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"chunk path: missing or malformed samples ({exc})") from exc
-        return cls(by[0], by[1], *flat)
+        opened = tuple(float(v) for v in raw.get("open_ms", ()))
+        return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened)
 
 
 def _draw(samples: Samples, rng: np.random.Generator | None) -> float:
@@ -190,6 +194,14 @@ class ChunkCost:
         if self.path is None:
             return self.encode_ms()
         return self.scale * (_draw(self.path.reply, rng) + _draw(self.path.encode, rng))
+
+    def open_ms(self, rng: np.random.Generator | None = None) -> float:
+        """From a new session's ``open`` being answered to its first request in the batcher: the answer's
+        way back, the request's way there and the worker's prompt encoding (0 without those samples)."""
+        if self.path is None or not self.path.open:
+            return 0.0
+        p = self.path
+        return self.scale * (_draw(p.reply, rng) + _draw(p.request, rng) + _draw(p.open, rng))
 
     def request_ms(self, rng: np.random.Generator | None = None) -> float:
         """From a chunk requested to the worker seeing the request (0 without a measured path)."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from reelserve.core.errors import InvalidInput
 from reelserve.sched.continuous import plan_step
 from reelserve.sched.views import RequestView
@@ -61,6 +63,9 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     cost = step_cost(world)
     now = world.now
     w.wake_token += 1
+    rng = world.rng if cost.path is not None else None
+    if rng is not None:
+        _open_new(w, cost, now, rng)
     running = [world.sessions[sid] for sid in w.steps_left]
     waiting = [
         s for s in w.sessions.values() if s.view.active and s.id not in w.steps_left and s.ready_at <= now
@@ -73,7 +78,6 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
         max_wait_s=world.cluster.coalesce_wait_s,
         preempt=False,
     )
-    rng = world.rng if cost.path is not None else None
     ms = sum(cost.admit_ms(rng) for _ in plan.admit)
     for sid in plan.admit:
         w.steps_left[sid] = cost.steps
@@ -96,6 +100,18 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     w.busy_until = now + ms / 1000.0
     w.inflight = tuple(w.steps_left)
     return [ForwardDone(w.busy_until, w.id, w.wake_token)]
+
+
+def _open_new(w: SimWorker, cost: ChunkCost, now: float, rng: np.random.Generator) -> None:
+    """Sessions new on ``w`` are opened now, at a step boundary: the engine's worker answers ``open``
+    between steps, so a session that arrives mid-step sends its first request only after the step (a
+    long one, with a decode, lines it up with the chunks that step delivers). Its first request then
+    reaches the batcher ``cost.open_ms`` later. Not yet opened = first chunk not started and no delay
+    pending (``ready_at`` not past its request time)."""
+    for s in w.sessions.values():
+        new = s.first_done is None and s.chunk_index == 0 and s.id not in w.steps_left
+        if new and s.view.active and s.ready_at <= s.next_request:
+            s.ready_at = now + cost.open_ms(rng) / 1000.0
 
 
 def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
