@@ -10,12 +10,16 @@ import json
 import logging
 import signal
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from reelserve.cli_common import DataOpt, StoreOpt, cli_errors
-from reelserve.core.errors import UnknownName
+from reelserve.core.errors import InvalidInput, UnknownName
+
+if TYPE_CHECKING:
+    from reelserve.engine.plan import EnginePlan
 
 __all__ = ["app"]
 
@@ -51,7 +55,24 @@ def serve(
             "Ray actors (needs the ray extra; joins $RAY_ADDRESS if set)."
         ),
     ] = "local",
-    devices: Annotated[str, typer.Option(help="--engine model/ray: cpu,cpu or cuda:0,cuda:1 ...")] = "cpu",
+    devices: Annotated[
+        str | None, typer.Option(help="--engine model/ray: cpu,cpu or cuda:0,cuda:1 ... (default cpu).")
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start the model workers a `reelserve plan --out` file plans (--engine model/ray)."
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option(help="--plan: chosen, greedy or milp.")] = "chosen",
+    device_map: Annotated[
+        str | None,
+        typer.Option(help="--plan: local devices per GPU type, e.g. 'H100=cuda:0,cuda:1;A100=cuda:2'."),
+    ] = None,
+    model_map: Annotated[
+        str | None, typer.Option(help="--plan: load another model instead, e.g. wan2.1-t2v-14b=tiny-wan.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="--plan: fail if this node falls short of the plan.")] = False,
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -65,6 +86,7 @@ def serve(
 
     if engine not in ENGINES:  # before anything is configured or written
         raise UnknownName("engine", engine, list(ENGINES), param="engine")
+    planned = _plan(engine, devices, plan, method, device_map, model_map, strict)
     configure_logging(logging.INFO)
     with open_data_dir(data, store) as dd:
         root, url = dd.root, str(dd.store.engine.url.render_as_string(hide_password=False))
@@ -72,10 +94,11 @@ def serve(
     if first is not None:
         typer.echo(f"first admin key (shown once; store it now): {first}", err=True)
     settings = ApiSettings(data_dir=root, store_url=url, public_url=public_url, max_queue=max_queue)
-    backend = _backend(engine, devices, workers, url, str(root / "blobs"))
+    backend = _backend(engine, devices or "cpu", workers, url, str(root / "blobs"), planned)
     backend.start()
     try:
         app_ = create_app(settings, backend if workers > 0 else None)  # no workers: ready without any
+        app_.state.engine_plan = None if planned is None else planned.info()  # GET /v1/engine shows it
         config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         typer.echo(
@@ -99,7 +122,41 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 ENGINES = ("local", "model", "ray")
 
 
-def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root: str) -> Any:
+def _plan(
+    engine: str,
+    devices: str | None,
+    plan: Path | None,
+    method: str,
+    device_map: str | None,
+    model_map: str | None,
+    strict: bool,
+) -> EnginePlan | None:
+    """``--plan``: check everything before anything starts; print one line per shortfall and note."""
+    if plan is None:
+        if device_map or model_map or strict or method != "chosen":
+            raise InvalidInput(
+                "--method, --device-map, --model-map and --strict go with --plan", param="plan"
+            )
+        return None
+    if engine == "local":
+        raise InvalidInput("--plan starts model workers: use --engine model or --engine ray", param="engine")
+    if devices is not None:
+        raise InvalidInput("--plan takes its devices from --device-map, not --devices", param="devices")
+    from reelserve.engine.plan import plan_from_cli
+
+    planned = plan_from_cli(plan, method, device_map, model_map, strict)
+    for line in planned.shortfalls:
+        typer.echo(f"warning: {line}", err=True)
+    for line in planned.notes:
+        typer.echo(f"note: {line}", err=True)
+    where = ", ".join(f"{w.model} on {w.device} ({w.gpu})" for w in planned.workers)
+    typer.echo(f"plan {planned.method} of {plan}: {len(planned.workers)} model workers: {where}", err=True)
+    return planned
+
+
+def _backend(
+    engine: str, devices: str, workers: int, store_url: str, blob_root: str, plan: EnginePlan | None = None
+) -> Any:
     """The worker backend behind ``serve``; unknown names list the valid ones."""
     if engine == "local":
         from reelserve.engine.local import LocalBackend, WorkerConfig
@@ -110,11 +167,16 @@ def _backend(engine: str, devices: str, workers: int, store_url: str, blob_root:
         from reelserve.engine.model.pool import PoolConfig
 
         devs = tuple(d.strip() for d in devices.split(",") if d.strip())
-        return ModelBackend(PoolConfig(devices=devs), store_url, blob_root, job_slots=max(1, workers) * 4)
+        backend = ModelBackend(PoolConfig(devices=devs), store_url, blob_root, job_slots=max(1, workers) * 4)
+        if plan is not None:
+            from reelserve.engine.plan import PlannedPool
+
+            backend.pool = PlannedPool(backend.pool.cfg, plan.workers)
+        return backend
     if engine == "ray":
         from reelserve.engine.ray import serve_backend
 
-        return serve_backend(devices, workers, store_url, blob_root)
+        return serve_backend(devices, workers, store_url, blob_root, plan)
     raise UnknownName("engine", engine, list(ENGINES), param="engine")
 
 

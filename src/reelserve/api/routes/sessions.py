@@ -177,9 +177,11 @@ async def close_session(session_id: str, principal: Writer, request: Request) ->
 
 @router.get("/v1/engine", responses=responses(401))
 async def engine_state(principal: Reader, request: Request) -> dict[str, Any]:
-    """Model workers (accepting, and their own counters), sessions by status, migrations, autoscaler."""
+    """Model workers (accepting, and their own counters), sessions by status, migrations, autoscaler,
+    and with ``serve --plan`` the plan's workers, shortfalls and stages served elsewhere."""
     mgr = await manager_of(request.app)
-    return {**mgr.describe(), "worker_stats": await mgr.worker_stats()}
+    plan = getattr(request.app.state, "engine_plan", None)
+    return {**mgr.describe(), "worker_stats": await mgr.worker_stats(), "plan": plan}
 
 
 @router.get("/v1/sessions/{session_id}/player", response_class=HTMLResponse)

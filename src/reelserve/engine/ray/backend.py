@@ -19,10 +19,11 @@ import threading
 from reelserve.engine.model.backend import ModelBackend
 from reelserve.engine.model.client import ModelWorkerClient
 from reelserve.engine.model.pool import ModelPool, PoolConfig
+from reelserve.engine.plan import PlannedPool, PlannedWorker
 from reelserve.engine.ray.client import RayWorkerClient
 from reelserve.engine.ray.runtime import RayRuntime, ensure_ray, shutdown_ray
 
-__all__ = ["RayBackend", "RayPool"]
+__all__ = ["PlannedRayPool", "RayBackend", "RayPool"]
 
 log = logging.getLogger("reelserve.engine.ray")
 
@@ -41,6 +42,20 @@ class RayPool(ModelPool):
     def start(self, n: int | None = None) -> list[str]:
         self.owns_ray = ensure_ray(self.runtime) or self.owns_ray
         return super().start(n)
+
+
+class PlannedRayPool(PlannedPool, RayPool):
+    """The plan's slots as actors, each requesting its slot's GPU type as Ray's ``accelerator_type``."""
+
+    def __init__(self, cfg: PoolConfig, slots: tuple[PlannedWorker, ...], runtime: RayRuntime) -> None:
+        PlannedPool.__init__(self, cfg, slots)
+        self.runtime = runtime
+        self.owns_ray = False
+
+    def _client(self, client: ModelWorkerClient, slot: PlannedWorker) -> ModelWorkerClient:
+        if isinstance(client, RayWorkerClient):
+            client.accelerator_type = slot.gpu
+        return client
 
 
 class RayBackend(ModelBackend):

@@ -44,12 +44,15 @@ class RayWorkerClient(ModelWorkerClient):
         super().__init__(cfg)
         self.actor: Any = None
         self.info: dict[str, Any] = {}
+        self.accelerator_type: str | None = None  #: e.g. "H100": Ray places the actor on such a node
         self._stopping = False
 
     def start(self) -> RayWorkerClient:
         from reelserve.engine.ray.actor import ModelActor
 
         cfg, resources = actor_options(self.cfg)
+        if self.accelerator_type is not None:  # Ray's own option: requests "accelerator_type:<type>"
+            resources["accelerator_type"] = self.accelerator_type
         cls = ray.remote(ModelActor).options(max_restarts=0, max_concurrency=1000, **resources)
         self.actor = cls.remote(cfg)  # type: ignore[attr-defined]
         self.actor.ready.remote().future().add_done_callback(self._on_ready)

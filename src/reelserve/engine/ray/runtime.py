@@ -42,6 +42,7 @@ class RayRuntime:
     num_cpus: int | None = None  #: logical CPUs Ray may place actors on (None: this machine's count)
     address: str | None = None  #: join this cluster instead of starting one (default: $RAY_ADDRESS)
     object_store_mb: int = 512  #: shared-memory object store cap (session frames travel through it)
+    resources: tuple[tuple[str, float], ...] = ()  #: custom resources a started node declares
 
 
 def _root_dir(rt: RayRuntime) -> tuple[Path, bool]:
@@ -97,6 +98,7 @@ def _start_local(rt: RayRuntime) -> None:
             num_cpus=rt.num_cpus or os.cpu_count() or 1,
             object_store_memory=rt.object_store_mb * 1024 * 1024,
             include_dashboard=False,
+            resources=dict(rt.resources) or None,
             log_to_driver=False,
             configure_logging=False,
             _temp_dir=str(root / "t"),
