@@ -288,3 +288,76 @@ def test_serve_plan_starts_the_planned_workers_and_a_job_succeeds_over_http(serv
     proc.send_signal(signal.SIGINT)
     proc.wait(120)
     assert proc.returncode in (0, 130), log.read_text()[-3000:]
+
+
+def test_ray_actors_of_a_plan_request_its_accelerator_type(plan_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from reelserve.engine.plan import plan_from_cli
+    from reelserve.engine.ray import serve_backend
+    from reelserve.engine.ray.backend import PlannedRayPool
+    from reelserve.engine.ray.client import RayWorkerClient
+
+    plan = plan_from_cli(plan_file, "greedy", "H100=cpu,cpu", TINY, False)
+    backend = serve_backend("cpu", 1, f"sqlite:///{tmp_path}/db", str(tmp_path / "blobs"), plan)
+    assert isinstance(backend.pool, PlannedRayPool)
+    # a runtime this process starts declares one H100 per planned worker (the device map stands for them)
+    assert backend.pool.runtime.resources == (("accelerator_type:H100", 2.0),)
+    client = backend.pool._new_client()  # its constructor starts nothing
+    assert isinstance(client, RayWorkerClient) and client.accelerator_type == "H100"
+    assert (client.cfg.device, client.cfg.model) == ("cpu", "tiny-wan")
+
+
+@pytest.fixture()
+def ray_cluster() -> Iterator[Any]:
+    """A local Ray node with one ``accelerator_type:H100`` resource, its files in a fresh temp dir."""
+    ray = pytest.importorskip("ray")
+    import shutil
+    import tempfile
+
+    from reelserve.engine.ray import RayRuntime, ensure_ray, shutdown_ray
+
+    root = tempfile.mkdtemp(prefix="rs-ray-")  # Ray's ~/.ray and /tmp/ray go here (ensure_ray)
+    assert ensure_ray(RayRuntime(root=root, num_cpus=3, resources=(("accelerator_type:H100", 1.0),)))
+    yield ray
+    shutdown_ray()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_serve_plan_on_ray_places_the_actor_on_the_declared_accelerator(
+    ray_cluster: Any, plan_file: Path, tmp_path: Path
+) -> None:
+    ray, h100 = ray_cluster, "accelerator_type:H100"
+    assert ray.cluster_resources()[h100] == 1.0
+    port, data = free_port(), tmp_path / "data"
+    env = {**os.environ, "RAY_ADDRESS": str(ray.get_runtime_context().gcs_address)}  # join this node
+    cli = str(Path(sys.executable).parent / "reelserve")
+    plan = ["--plan", str(plan_file), "--device-map", "H100=cpu", "--model-map", TINY]
+    data.mkdir()
+    log = data / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [cli, "serve", "--engine", "ray", *plan, "--port", str(port), "--data", str(data)],
+            env=env, stderr=err, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        key = wait_for(lambda: _first_key(log.read_text()) or proc.poll() is not None, 120, "the first key")
+        assert isinstance(key, str), log.read_text()[-2000:]
+        assert "7 replicas short" in log.read_text()
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
+        ) as c:
+            wait_for(lambda: (e := _engine(c)) is not None and len(e["workers"]) == 1, 300, "the actor")
+            # the actor holds Ray's accelerator_type request (0.001 of the node's one H100)
+            assert ray.available_resources().get(h100, 0.0) == pytest.approx(0.999)
+            body = {"prompt": "a lighthouse", "size": "32x32", "num_frames": 5, "num_inference_steps": 2}
+            vid = c.post("/v1/videos", json=body, timeout=60).json()["id"]
+            ended = ("completed", "failed")
+            done = wait_for(
+                lambda: (v := c.get(f"/v1/videos/{vid}").json())["status"] in ended and v, 300, "job"
+            )
+            assert done["status"] == "completed", done
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+    assert proc.returncode in (0, 130), log.read_text()[-3000:]
+    wait_for(lambda: ray.available_resources().get(h100, 0.0) == 1.0, 60, "the H100 back")
