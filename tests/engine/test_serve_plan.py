@@ -67,7 +67,7 @@ def test_devices_are_shared_out_in_plan_order_and_every_gap_is_one_line() -> Non
         "max_batch": 1, "units": 10, "unit_s": 22.5,
     }  # fmt: skip
     spot = {**group, "spot": True, "replicas": 3}
-    a100 = {**group, "gpu": "A100"}
+    a100 = {**group, "gpu": "A100", "gpus_per_replica": 2}
     llm = {
         "stage": "script", "variant": "llm-8b", "kind": "LLM",
         "pools": [{"gpu": "H100", "spot": False, "replicas": 1}],
@@ -80,9 +80,10 @@ def test_devices_are_shared_out_in_plan_order_and_every_gap_is_one_line() -> Non
         ("cuda:0", "tiny-wan", False), ("cuda:1", "tiny-wan", False), ("cuda:2", "tiny-wan", True),
     ]  # fmt: skip
     short = plan.shortfalls
-    assert len(short) == 3 and short[0].startswith("stage script: LLM 'llm-8b'")
+    assert len(short) == 4 and short[0].startswith("stage script: LLM 'llm-8b'")
     assert "1 H100 device(s) mapped; 2 replicas short" in short[1]
-    assert "--device-map gives no A100 devices; none started" in short[2]
+    assert "a replica needs 2 GPUs; a model worker here uses one device" in short[2]
+    assert "--device-map gives no A100 devices; none started" in short[3]
     assert any("cuda:3 unused" in n for n in plan.notes) and any("planned as spot" in n for n in plan.notes)
     assert plan.info()["served_elsewhere"] == ["script (LLM llm-8b)"]
     unmapped = build_engine_plan("p.json", "milp", cfg, devices, {})
