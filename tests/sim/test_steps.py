@@ -121,3 +121,20 @@ def test_a_new_session_is_opened_at_the_next_step_boundary() -> None:
     # a: opened at once (idle worker): 7.5 + admit 1 + 10 + 10 + (12 with b) + decode 50 + 2, + 5 off it
     # b: 28.5 + 1 + 12 + a's decode 52 + 10 + 10 + 50 + 2 = 165.5, + 5 = 170.5 ms, from its arrival at 9
     assert sorted(world.metrics.ttff_s) == pytest.approx([0.0985, 0.1615])
+
+
+def test_a_request_made_during_a_step_is_read_and_starts_its_wait_at_the_steps_end() -> None:
+    from reelserve.sched.provision.gpus import gpu_type
+    from reelserve.sim.entities import SimSession, SimWorker
+    from reelserve.sim.streaming.steps import _seen
+
+    w = SimWorker("g0", gpu_type("B300"), False, 2, 4, 1.0, 0.0)
+    s = SimSession.start(SessionSpec("a", 0.0, (Segment(2, 0.0),)))
+    w.forward_start, w.busy_until = 0.10, 0.20  # a step (with its decode) ran 100-200 ms
+    s.ready_at = 0.15  # asked during it: the worker reads the pipe after the step
+    assert _seen(w, s, 0.20) == 0.20
+    s.ready_at = 0.05  # asked before the step began: read then
+    assert _seen(w, s, 0.20) == 0.05
+    w.forward_start = w.busy_until = 0.20  # an idle worker reads at once
+    s.ready_at = 0.15
+    assert _seen(w, s, 0.25) == 0.15

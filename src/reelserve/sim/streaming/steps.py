@@ -49,11 +49,19 @@ def step_cost(world: StreamWorld) -> ChunkCost:
     return cost
 
 
-def _request(world: StreamWorld, s: SimSession, steps: int) -> RequestView:
-    """A session's requested chunk as the batching policy sees it (every chunk shares one batch key)."""
-    return RequestView(
-        s.id, s.next_request, deadline=s.next_request + world.deadline_s, model="chunk", steps=steps
-    )
+def _request(world: StreamWorld, s: SimSession, steps: int, seen: float | None = None) -> RequestView:
+    """A session's requested chunk as the batching policy sees it (every chunk shares one batch key):
+    it arrived when the worker read it (``seen``; by default when it was made)."""
+    arrival = s.next_request if seen is None else seen
+    return RequestView(s.id, arrival, deadline=s.next_request + world.deadline_s, model="chunk", steps=steps)
+
+
+def _seen(w: SimWorker, s: SimSession, now: float) -> float:
+    """When the worker read ``s``'s request: the engine's worker reads its pipe only between steps, so
+    a request that came during the step that just ended is read now — and its wait for company (the
+    batcher stamps arrival on reading) starts now, not when it was sent."""
+    stepped = w.busy_until == now and w.forward_start < now  # called at the end of a step
+    return now if stepped and s.ready_at > w.forward_start else s.ready_at
 
 
 def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
@@ -72,7 +80,7 @@ def kick_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     ]
     plan = plan_step(
         [_request(world, s, cost.steps) for s in running],
-        [_request(world, s, cost.steps) for s in waiting],
+        [_request(world, s, cost.steps, _seen(w, s, now)) for s in waiting],
         now,
         max_batch=w.capacity,
         max_wait_s=world.cluster.coalesce_wait_s,
