@@ -182,7 +182,7 @@ def test_bad_input_is_one_line_and_exit_2(case: str, plan_file: Path, tmp_path: 
     names = {"tmp": str(tmp_path), "plan": str(plan_file), "infeasible": str(_infeasible(tmp_path))}
     names["old"] = str(_old(tmp_path, plan_file))
     args, message = BAD[case]
-    engine = [] if "--engine" in args else ["--engine", "model"]
+    engine = [] if "--engine" in args or case == "not json" else ["--engine", "model"]  # --plan: model
     data = tmp_path / "data"
     res = runner.invoke(
         serve_app, ["serve", *engine, *(a.format(**names) for a in args), "--data", str(data)]

@@ -48,13 +48,13 @@ def serve(
     public_url: Annotated[str | None, typer.Option(help="Base URL for reference links.")] = None,
     max_queue: Annotated[int, typer.Option(help="Queued jobs before admission answers 429.")] = 100_000,
     engine: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="local: one in-process model per job worker; model: a model worker per device "
             "(batched steps, preemption, streaming sessions share it); ray: the same model workers as "
-            "Ray actors (needs the ray extra; joins $RAY_ADDRESS if set)."
+            "Ray actors (needs the ray extra; joins $RAY_ADDRESS if set). Default: local, model with --plan."
         ),
-    ] = "local",
+    ] = None,
     devices: Annotated[
         str | None, typer.Option(help="--engine model/ray: cpu,cpu or cuda:0,cuda:1 ... (default cpu).")
     ] = None,
@@ -72,7 +72,9 @@ def serve(
     model_map: Annotated[
         str | None, typer.Option(help="--plan: load another model instead, e.g. wan2.1-t2v-14b=tiny-wan.")
     ] = None,
-    strict: Annotated[bool, typer.Option(help="--plan: fail if this node falls short of the plan.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="--plan: fail if this node falls short of the plan.")
+    ] = False,
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -84,6 +86,7 @@ def serve(
     from reelserve.api.settings import ApiSettings
     from reelserve.local import open_data_dir
 
+    engine = engine or ("model" if plan is not None else "local")
     if engine not in ENGINES:  # before anything is configured or written
         raise UnknownName("engine", engine, list(ENGINES), param="engine")
     planned = _plan(engine, devices, plan, method, device_map, model_map, strict)
