@@ -232,3 +232,21 @@ def test_headroom_keeps_batch_slots_for_idle_sessions_and_overflow_seats_restore
     assert d.place == (("r", "a"),) and d.unplaced == ()
     # a new session never overflows
     assert plan_placement([*full, new[0]], workers, 0.0, replace(params, overflow=True)).unplaced == ("n1",)
+
+
+def test_sequential_prediction_sums_forwards_and_balances_work_not_counts() -> None:
+    """Four 2×-cost sessions on a, four 1×-cost on b: only the runtime-aware prediction moves one."""
+
+    def sess(sid: str, worker: str, cu: float) -> SessionView:
+        return SessionView(sid, worker, True, 16.0, cu, "720p", 32, 0, None, None)
+
+    sessions = [sess(f"big{i}", "a", 3.0) for i in range(4)] + [sess(f"small{i}", "b", 1.5) for i in range(4)]
+    workers = [WorkerView("a", 8, 16), WorkerView("b", 8, 16)]
+    params = PlacementParams(offload_idle=False)
+    # batched (TurboServe's formula): a's base is the big model's whichever way, and b gains 55 ms
+    assert plan_placement(sessions, workers, 0.0, params).moves == ()
+    d = plan_placement(sessions, workers, 0.0, replace(params, sequential=True))
+    assert [(m.source, m.target) for m in d.moves] == [("a", "b")]
+    one = chunk_latency_ms(1.5, "720p", 32, 0, 1, 8)  # a 1×-cost chunk in a forward of its own
+    # after the move a runs 3 big chunks, b 4 small + 1 big: 6 small chunks' worth each, b in 5 forwards
+    assert d.bottleneck_ms == pytest.approx(6 * (one - 18.0 / 64) + 18.0 * 5 / 64)

@@ -67,3 +67,12 @@ def test_every_forward_delivers_a_chunk_when_sessions_migrate_at_chunk_boundarie
     # a session moved at the boundary of the chunk just finished once wiped its worker's next plan,
     # and the worker ran a forward that delivered nothing
     assert min(sizes) >= 1
+
+
+def test_closed_loop_is_turboserve_plus_the_four_switches() -> None:
+    closed, turbo = resolve_policy("closed-loop"), resolve_policy("turboserve")
+    assert (turbo.rebalance, turbo.autoscale) == (closed.rebalance, closed.autoscale) == (True, True)
+    assert closed.streams_first and closed.runtime_aware and closed.headroom == 1
+    assert not (turbo.streams_first or turbo.runtime_aware or turbo.headroom or closed.overflow)
+    static = resolve_policy("static")
+    assert not (static.streams_first or static.runtime_aware or static.headroom or static.rebalance)

@@ -24,6 +24,12 @@ rebalancing move (step 4, ``resume_move``) needs only a memory slot: the gain ru
 it lowers the pair's bottleneck. Otherwise a saturated cluster — every worker at capacity, some far
 over it because their resident sessions resumed — could not be rebalanced at all, just when it matters.
 
+``sequential`` changes the prediction, not the rules: TurboServe's ``L_g`` assumes a worker batches its
+due chunks into one forward (the slowest session sets the base, each more adds 55 ms). A runtime that
+runs each due chunk as its own forward makes the last of them wait for all, so there ``L_g`` is the sum
+of the active sessions' own chunk times — which also tells a worker of large (2×-cost) sessions from
+one of small ones at the same count, where the batched formula sees only the largest base.
+
 Migrations happen at chunk boundaries; the caller carries them out (prepare/commit, ownership epoch).
 """
 
@@ -55,6 +61,7 @@ class PlacementParams:
     max_rounds: int = 3  #: rebalancing rounds per call
     headroom: int = 0  #: batch slots a new session leaves free for the worker's idle sessions' resumes
     overflow: bool = False  #: a streaming session finding no batch slot takes a memory slot, not a wait
+    sequential: bool = False  #: predict for a runtime running one chunk per forward (see the module doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,10 @@ class PlacementDecision:
 class _Cluster:
     """Per-worker aggregates as numpy arrays, updated move by move (internal scratch state)."""
 
-    def __init__(self, workers: Sequence[WorkerView], sessions: Sequence[SessionView]) -> None:
+    def __init__(
+        self, workers: Sequence[WorkerView], sessions: Sequence[SessionView], sequential: bool = False
+    ) -> None:
+        self.sequential = sequential
         self.ids = [w.id for w in workers]
         self.index = {w: i for i, w in enumerate(self.ids)}
         n = len(workers)
@@ -93,6 +103,7 @@ class _Cluster:
         load = [0] * n
         base = [0.0] * n
         tokens = [0] * n
+        work = [0.0] * n
         index = self.index
         members = self.members
         for s in sessions:  # one pass; this runs every control tick and on every resume (hot: no calls)
@@ -107,10 +118,12 @@ class _Cluster:
                     base[i] = b
                 if s.prompt_tokens > tokens[i]:
                     tokens[i] = s.prompt_tokens
+                work[i] += b + 0.015 * s.prompt_tokens
         self.load = np.array(load, dtype=np.float64)
         self.resident = np.array([len(m) for m in self.members], dtype=np.float64)
         self.base = np.array(base, dtype=np.float64)
         self.tokens = np.array(tokens, dtype=np.float64)
+        self.work = np.array(work, dtype=np.float64)  #: sequential: the active sessions' forwards, summed
         self.has_room = self.accepting & (self.load < self.cap) & (self.resident < self.slots)
 
     def refresh(self, i: int) -> None:
@@ -119,16 +132,21 @@ class _Cluster:
         self.load[i] = len(act)
         self.base[i] = max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in act), default=0)
         self.tokens[i] = max((s.prompt_tokens for s in act), default=0)
+        self.work[i] = sum(_own_ms(s) for s in act)
         self.has_room[i] = (
             self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
         )
 
     def latency(self) -> F64:
+        if self.sequential:  # the last of the load chunks due together waits for all load forwards
+            return np.where(self.load > 0, self.work + 18.0 * self.load / self.cap**2, 0.0)
         lat = self.base + 0.015 * self.tokens + 55.0 * (self.load - 1) + 18.0 * (self.load / self.cap) ** 2
         return np.where(self.load > 0, lat, 0.0)
 
     def with_session(self, s: SessionView) -> F64:
         """Every worker's latency if ``s`` joined it."""
+        if self.sequential:
+            return self.work + _own_ms(s) + 18.0 * (self.load + 1) / self.cap**2
         base = np.maximum(self.base, session_base_ms(s.compute_units, s.resolution, s.frames))
         load = self.load + 1
         return (
@@ -199,8 +217,16 @@ def _evacuate_and_offload(
     return pending
 
 
+def _own_ms(s: SessionView) -> float:
+    """One chunk of ``s`` in a forward of its own, less the capacity term (sequential runtime)."""
+    return session_base_ms(s.compute_units, s.resolution, s.frames) + 0.015 * s.prompt_tokens
+
+
 def _without_ms(c: _Cluster, w: int, s: SessionView) -> float:
     """Worker ``w``'s latency once ``s`` leaves it."""
+    if c.sequential:
+        load = c.load[w] - 1
+        return 0.0 if load <= 0 else float(c.work[w] - _own_ms(s) + 18.0 * load / c.cap[w] ** 2)
     return worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
 
 
@@ -238,27 +264,40 @@ def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move |
     return Move(mover.id, c.ids[w], c.ids[t], migration_ms(mover), best_gain)
 
 
+def _place_pending(
+    c: _Cluster, pending: Sequence[SessionView], params: PlacementParams
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Step 3: streaming sessions first (protect running streams), then new ones, each in id order."""
+    place: list[tuple[str, str]] = []
+    unplaced: list[str] = []
+    full: set[bool] = set()  # classes (streaming or not) that found no worker: the rest of them will not
+    for s in sorted(pending, key=lambda m: (not m.streaming, m.id)):
+        # which workers have room depends on the class, not the session, and placing only takes room
+        t = -1
+        if s.streaming not in full and c.has_room.any():
+            t = c.best_target(s, headroom=0 if s.streaming else params.headroom)
+        if t < 0 and s.streaming and params.overflow and s.streaming not in full:
+            t = c.best_target(s, memory_only=True)
+        if t < 0:
+            full.add(s.streaming)
+            unplaced.append(s.id)
+        else:
+            c.add(t, s)
+            place.append((s.id, c.ids[t]))
+    return place, unplaced
+
+
 def plan_placement(
     sessions: Sequence[SessionView], workers: Sequence[WorkerView], now: float, params: PlacementParams
 ) -> PlacementDecision:
     """Decide placements, offloads and migrations for one snapshot of sessions and workers."""
-    c = _Cluster(workers, sessions)
+    c = _Cluster(workers, sessions, params.sequential)
     moves: list[Move] = []
     offload: list[str] = []
     pending = _evacuate_and_offload(c, params, now, moves, offload)
     known = set(c.index)
     pending += [s for s in sessions if s.active and (s.worker is None or s.worker not in known)]
-    place: list[tuple[str, str]] = []
-    unplaced: list[str] = []
-    for s in sorted(pending, key=lambda m: (not m.streaming, m.id)):  # protect running streams first
-        t = c.best_target(s, headroom=0 if s.streaming else params.headroom) if c.has_room.any() else -1
-        if t < 0 and s.streaming and params.overflow:
-            t = c.best_target(s, memory_only=True)
-        if t < 0:
-            unplaced.append(s.id)
-        else:
-            c.add(t, s)
-            place.append((s.id, c.ids[t]))
+    place, unplaced = _place_pending(c, pending, params)
     # a session placed or evacuated by this call is not moved again by it: a decision names each session
     # at most once (the caller applies places and moves independently)
     moved = {m.session_id for m in moves} | {sid for sid, _ in place}
@@ -289,7 +328,7 @@ def resume_move(
     """
     if not params.rebalance or session.worker is None:
         return None
-    c = _Cluster(workers, sessions)
+    c = _Cluster(workers, sessions, params.sequential)
     w = c.index.get(session.worker)
     if w is None:
         return None

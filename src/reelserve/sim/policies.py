@@ -5,13 +5,15 @@
 | ``static`` | the baseline: a fixed GPU budget, sessions placed once on the least-loaded GPU, never moved |
 | ``rebalance`` | + migration-aware min–max rebalancing (``sched.placement``) |
 | ``autoscale`` | + load-driven autoscaling (``sched.autoscale``) |
-| ``closed-loop`` | rebalance + autoscale (TurboServe) + streams-first ordering on each worker |
+| ``turboserve`` | rebalance + autoscale: TurboServe's loop as published (the closed loop before these four) |
+| ``closed-loop`` | turboserve + streams-first + headroom + runtime-aware |
 | ``coalescing`` | + chunk coalescing: a worker batches every due chunk into one forward |
 | ``offload`` | + idle sessions offloaded to host memory, restored on resume |
 | ``quality`` | + adaptive quality: a forward that would miss the deadline runs at a lower rung |
 | ``streams-first`` | + a worker runs chunks of sessions already streaming before new sessions' first chunks |
 | ``headroom`` | + a new session leaves a batch slot free on a worker holding idle sessions (their resumes) |
 | ``overflow`` | + a restored session with no batch slot anywhere takes a memory slot instead of waiting |
+| ``runtime-aware`` | + placement predicts for the worker's runtime (no coalescing: the sum of its forwards) |
 | ``continuous`` | + step-level continuous batching (``sched.continuous``, as the engine's model worker) |
 
 ``resolve_policy("closed-loop+coalescing+offload")`` merges the entries' switches.
@@ -41,6 +43,7 @@ class PolicyConfig:
     streams_first: bool = False  #: order a worker's chunks by ``sched.ordering``'s "streams-first" rule
     headroom: int = 0  #: ``PlacementParams.headroom``: batch slots new sessions leave for resumes
     overflow: bool = False  #: ``PlacementParams.overflow``: restores take a memory slot rather than wait
+    runtime_aware: bool = False  #: placement predicts for the worker's runtime (sequential if not coalescing)
 
 
 POLICIES: Registry[PolicyConfig] = Registry("policy")
@@ -48,7 +51,15 @@ for _entry in (
     PolicyConfig("static"),
     PolicyConfig("rebalance", rebalance=True),
     PolicyConfig("autoscale", autoscale=True),
-    PolicyConfig("closed-loop", rebalance=True, autoscale=True, streams_first=True),
+    PolicyConfig("turboserve", rebalance=True, autoscale=True),
+    PolicyConfig(
+        "closed-loop",
+        rebalance=True,
+        autoscale=True,
+        streams_first=True,
+        headroom=1,
+        runtime_aware=True,
+    ),
     PolicyConfig("coalescing", coalesce=True),
     PolicyConfig("offload", offload=True),
     PolicyConfig("quality", adaptive_quality=True),
@@ -56,6 +67,7 @@ for _entry in (
     PolicyConfig("streams-first", streams_first=True),
     PolicyConfig("headroom", headroom=1),
     PolicyConfig("overflow", overflow=True),
+    PolicyConfig("runtime-aware", runtime_aware=True),
 ):
     POLICIES.register(_entry.name)(_entry)
 
@@ -77,4 +89,5 @@ def resolve_policy(expr: str) -> PolicyConfig:
         streams_first=any(e.streams_first for e in entries),
         headroom=max(e.headroom for e in entries),
         overflow=any(e.overflow for e in entries),
+        runtime_aware=any(e.runtime_aware for e in entries),
     )

@@ -79,6 +79,7 @@ class StreamWorld:
             offload_idle=policy.offload,
             headroom=policy.headroom,
             overflow=policy.overflow,
+            sequential=policy.runtime_aware and not policy.coalesce,
         )
         self._base: dict[str, float] = {}
         self._ladders: dict[str, tuple[QualityLevel, ...]] = {}
