@@ -71,6 +71,7 @@ def test_chunk_path_times_the_engines_own_per_chunk_work_and_feeds_the_simulator
         assert len(path[key]) == chunks and min(path[key]) >= 0, key
     assert min(path["finish_ms"]) > 0 and min(path["encode_ms"]) > 0  # state export, fMP4 segment
     assert len(path["open_ms"]) == 2 and min(path["open_ms"]) > 0  # a new session's prompt encoding
+    assert {k: len(v) for k, v in path["deliver_ms"].items()} == {"1": 2, "2": 4}
     cost = ChunkCost.from_chunk_path(path)
     assert cost.steps == 2 and cost.path is not None and cost.decode_ms(2) > 0
 

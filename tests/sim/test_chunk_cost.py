@@ -97,3 +97,13 @@ def test_a_chunk_path_needs_samples_for_every_part() -> None:
         ChunkCost.from_chunk_path({**PATH, "reply_ms": []})
     with pytest.raises(InvalidInput, match="chunk path"):
         ChunkCost.from_chunk_path({k: v for k, v in PATH.items() if k != "decode_ms"})
+
+
+def test_delivery_is_drawn_by_how_many_chunks_were_handed_back_together() -> None:
+    cost = ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": [5.0], "2": [9.0, 9.0]}})
+    rng = np.random.default_rng(1)
+    # two at once share the encode pool; beyond the measured sizes the medians' slope (4 ms a chunk)
+    assert [cost.deliver_ms(rng, k) for k in (1, 2, 3)] == [5.0, 9.0, 13.0]
+    assert cost.deliver_ms(None, 2) == 9.0
+    with pytest.raises(InvalidInput, match="deliver"):
+        ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": []}})

@@ -18,7 +18,6 @@ policy's, which the simulator runs itself.
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,7 +85,8 @@ class _Chunks:
             reply = {"started": item.started, "generated": time.time(), "steps_run": item.steps_run,
                      "preemptions": 0, "batch_size": item.max_batch,
                      "frames": frames[1:], "index": index, "state": state}  # fmt: skip
-            self.replies.append((k, bytes(ForkingPickler.dumps((index, "ok", reply)))))
+            n = len(self.replies)  # the reply's request id: the n-th reply of this step
+            self.replies.append((k, bytes(ForkingPickler.dumps((n, "ok", reply)))))
 
         self.batcher.submit(
             WorkItem(
@@ -101,49 +101,69 @@ def _spec_fields(spec: SessionSpec, seed: int) -> dict[str, Any]:
             "steps": spec.steps, "fps": spec.fps, "seed": seed}  # fmt: skip
 
 
+class _Replay:
+    """One step's replies over a real pipe: the worker's writes, the client's reader thread, and a
+    thread blocked on the worker's end for the next requests (as its ``conn.poll`` is)."""
+
+    def __init__(self, replies: list[tuple[int, bytes]]) -> None:
+        self.replies = replies
+        self.worker_end, self.parent_end = Pipe()
+        self.futures: list[Future[Any]] = [Future() for _ in replies]
+        self.sent = [0.0] * len(replies)
+        self.received: dict[int, float] = {}
+        self.all_received = threading.Event()
+
+    def reader(self) -> None:  # ``ModelWorkerClient._read``: resolve the caller's future per answer
+        while (msg := self.parent_end.recv()) is not None:
+            self.futures[msg[0]].set_result(msg[2])
+
+    def worker(self) -> None:  # the model worker reading the next requests
+        while (msg := self.worker_end.recv()) is not None:
+            self.received[msg[0]] = time.perf_counter()
+            if len(self.received) == len(self.replies):
+                self.all_received.set()
+
+    def send(self) -> None:  # the worker's ``on_done`` callbacks, one reply after another
+        for n, (_, blob) in enumerate(self.replies):
+            self.sent[n] = time.perf_counter()
+            self.worker_end.send_bytes(blob)  # what ``Connection.send`` writes after pickling
+
+    def close(self) -> None:  # None stops each thread (closing a pipe does not wake a blocked one)
+        self.worker_end.send(None)
+        self.parent_end.send(None)
+
+
 async def _parent_side(
     replies: list[tuple[int, bytes]], encoders: list[FragmentedEncoder], pool: ThreadPoolExecutor
 ) -> tuple[list[float], list[float], list[float]]:
-    """The driver's side of each reply, then of the next request: (reply s, encode s, request s)."""
-    worker_end, parent_end = Pipe()
-    pending: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-    received: queue.SimpleQueue[float] = queue.SimpleQueue()
+    """The driver's side of one step's replies, as the engine runs it: the worker writes them back to
+    back; each session's coroutine awaits its own, encodes on the shared encode pool (concurrently
+    with the others') and sends its next request. Per chunk: (reply s, encode s incl. waiting for a
+    pool thread, request s)."""
+    io = _Replay(replies)
+    loop = asyncio.get_running_loop()
+    out: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(replies)
 
-    def reader() -> None:  # ``ModelWorkerClient._read``: resolve the caller's future per answer
-        while (msg := parent_end.recv()) is not None:
-            pending.get().set_result(msg[2])
+    async def driver(n: int, k: int) -> None:
+        res = await asyncio.wrap_future(io.futures[n])
+        t1 = time.perf_counter()
+        encoders[k], _ = await loop.run_in_executor(pool, encode_segment, encoders[k], res["frames"])
+        t2 = time.perf_counter()
+        io.parent_end.send((n, "chunk", {"sid": f"s{k}", "index": res["index"] + 1, "steps": None}))
+        out[n] = (t1 - io.sent[n], t2 - t1, t2)
 
-    def worker() -> None:  # the model worker's ``conn.poll`` / ``recv`` of the next request
-        while worker_end.recv() is not None:
-            received.put(time.perf_counter())
-
-    threads = [threading.Thread(target=f, daemon=True) for f in (reader, worker)]
+    threads = [threading.Thread(target=f, daemon=True) for f in (io.reader, io.worker, io.send)]
     for t in threads:
         t.start()
-    loop = asyncio.get_running_loop()
-    reply_s, encode_s, request_s = [], [], []
     try:
-        for k, blob in replies:
-            fut: Future[Any] = Future()
-            pending.put(fut)
-            t0 = time.perf_counter()
-            worker_end.send_bytes(blob)  # what ``Connection.send`` writes after pickling
-            res = await asyncio.wrap_future(fut)
-            t1 = time.perf_counter()
-            encoders[k], _ = await loop.run_in_executor(pool, encode_segment, encoders[k], res["frames"])
-            t2 = time.perf_counter()
-            parent_end.send((0, "chunk", {"sid": f"s{k}", "index": res["index"] + 1, "steps": None}))
-            request_s.append(received.get(timeout=5.0) - t2)
-            reply_s.append(t1 - t0)
-            encode_s.append(t2 - t1)
-    finally:  # None stops each thread (closing a pipe does not wake a thread blocked on it)
-        worker_end.send(None)
-        parent_end.send(None)
+        await asyncio.gather(*(driver(n, k) for n, (k, _) in enumerate(replies)))
+        io.all_received.wait(5.0)
+    finally:
+        io.close()
         for t in threads:
             t.join(5.0)
-        worker_end.close()
-        parent_end.close()
-    return reply_s, encode_s, request_s
+    request = [io.received[n] - t2 for n, (_, _, t2) in enumerate(out)]
+    return [r for r, _, _ in out], [e for _, e, _ in out], request
 
 
 def measure_chunk_path(
@@ -153,6 +173,7 @@ def measure_chunk_path(
     max_batch: int = 4,
     rounds: int = 10,
     encode_preset: str = "ultrafast",
+    encode_threads: int = 2,
 ) -> dict[str, Any]:
     """Samples (ms) of every part of a chunk's path at ``spec``'s size, steps and chunk length.
 
@@ -161,14 +182,17 @@ def measure_chunk_path(
     latent); ``finish_ms``: one finished chunk's callback on the worker (tail, state export, pickled
     reply); ``reply_ms``: that reply to the driver's coroutine (pipe, reader thread, event loop);
     ``encode_ms``: its fMP4 segment; ``request_ms``: the next request to the worker's poll;
-    ``open_ms``: a new session's record and prompt encoding on the worker, before its first chunk.
+    ``open_ms``: a new session's record and prompt encoding on the worker, before its first chunk;
+    ``deliver_ms[k]``: reply + encode of each of k chunks handed back together, encoded concurrently on
+    ``encode_threads`` threads as the session manager's pool does (``ManagerConfig.encode_threads``).
     """
     if max_batch < 1 or rounds < 1:
         raise InvalidInput("the chunk-path profile needs max_batch >= 1 and rounds >= 1")
     chunks = _Chunks(model, spec, max_batch, encode_preset)
     timings: list[StepTiming] = []
     parts: dict[str, list[float]] = {"reply_ms": [], "encode_ms": [], "request_ms": []}
-    with ThreadPoolExecutor(1, thread_name_prefix="encode") as pool:
+    deliver: dict[str, list[float]] = {}  #: reply + encode, by the number of chunks handed back together
+    with ThreadPoolExecutor(encode_threads, thread_name_prefix="encode") as pool:
         for batch in (1, max_batch):  # warm-up: allocators, kernels, the encoder; not recorded
             chunks.round(batch)
             asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
@@ -177,10 +201,12 @@ def measure_chunk_path(
                 chunks.batcher.timings.clear()
                 chunks.round(batch)
                 timings += chunks.batcher.timings
-                for name, values in zip(
-                    parts, asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool)), strict=True
-                ):
+                reply, encode, request = asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
+                for name, values in zip(parts, (reply, encode, request), strict=True):
                     parts[name] += [_ms(v) for v in values]
+                deliver.setdefault(str(batch), []).extend(
+                    _ms(r + e) for r, e in zip(reply, encode, strict=True)
+                )
     return {
         "open_ms": _open_ms(model, spec, rounds),
         "width": spec.width,
@@ -197,6 +223,7 @@ def measure_chunk_path(
         "admit_ms": [_ms(t.admit_s / t.admitted) for t in timings for _ in range(t.admitted)],
         "finish_ms": [_ms(t.done_s / t.finished) for t in timings for _ in range(t.finished)],
         **parts,
+        "deliver_ms": deliver,
     }
 
 

@@ -48,13 +48,14 @@ class ChunkPath:
     encode: Samples  #: its fMP4 segment, off the worker
     request: Samples  #: the next chunk's request to the worker
     open: Samples = ()  #: a new session on the worker: its record and prompt encoding (first chunk)
+    deliver: tuple[Samples, ...] = ()  #: reply + encode of each of k = 1, 2, ... chunks handed back together
 
     def __post_init__(self) -> None:
         groups = (*self.step, *self.decode, self.admit, self.finish, self.reply, self.encode, self.request)
         if not self.step or not self.decode or any(not g or min(g) < 0 for g in groups):
             raise InvalidInput("chunk path: every part needs at least one sample, all >= 0 ms")
-        if self.open and min(self.open) < 0:
-            raise InvalidInput("chunk path: open times must be >= 0 ms")
+        if any(min(g, default=-1.0) < 0 for g in (*self.deliver, *((self.open,) if self.open else ()))):
+            raise InvalidInput("chunk path: open and deliver samples must be >= 0 ms, none empty")
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ChunkPath:
@@ -71,7 +72,9 @@ class ChunkPath:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"chunk path: missing or malformed samples ({exc})") from exc
         opened = tuple(float(v) for v in raw.get("open_ms", ()))
-        return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened)
+        together = raw.get("deliver_ms", {})
+        deliver = tuple(tuple(float(v) for v in together[str(k)]) for k in range(1, len(together) + 1))
+        return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened, deliver)
 
 
 def _draw(samples: Samples, rng: np.random.Generator | None) -> float:
@@ -189,10 +192,13 @@ class ChunkCost:
         """Worker time to hand one finished chunk back: state export, reply (0 without a path)."""
         return 0.0 if self.path is None else self.scale * _draw(self.path.finish, rng)
 
-    def deliver_ms(self, rng: np.random.Generator | None = None) -> float:
-        """From a chunk's reply leaving the worker to its segment encoded (``encode_ms`` without a path)."""
+    def deliver_ms(self, rng: np.random.Generator | None = None, together: int = 1) -> float:
+        """From a chunk's reply leaving the worker to its segment encoded, for one of ``together``
+        chunks handed back at once (they share the encode pool); ``encode_ms`` without a path."""
         if self.path is None:
             return self.encode_ms()
+        if self.path.deliver:
+            return self.scale * _draw_at(self.path.deliver, together, rng)
         return self.scale * (_draw(self.path.reply, rng) + _draw(self.path.encode, rng))
 
     def open_ms(self, rng: np.random.Generator | None = None) -> float:

@@ -142,7 +142,8 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
         del w.steps_left[sid]
         s = world.sessions[sid]
         left_at = world.now - (len(finished) - 1 - finished.index(sid)) * cost.finish_ms() / 1000.0
-        events += world.deliver(s, w, left_at + cost.deliver_ms(rng) / 1000.0, w.peak.pop(sid))
+        delivered = left_at + cost.deliver_ms(rng, len(finished)) / 1000.0
+        events += world.deliver(s, w, delivered, w.peak.pop(sid))
         # the next request reaches the worker after its way there; latency still counts from the request
         s.ready_at = max(s.ready_at, s.next_request + cost.request_ms(rng) / 1000.0)
     return events + world.kick(w)
