@@ -44,6 +44,9 @@ class ModelPool:
         self.cfg = cfg
         self.workers: dict[str, ModelWorkerClient] = {}
         self.accepting: dict[str, bool] = {}
+        #: Workers being started (loading their model): not in ``workers`` until ready, but they
+        #: count toward the pool's size, so a control tick during start-up starts no extra ones.
+        self.starting = 0
         self._seq = itertools.count()
         self._lock = threading.Lock()
 
@@ -63,13 +66,24 @@ class ModelPool:
     def start(self, n: int | None = None) -> list[str]:
         """Start ``n`` workers (default: one per device) in parallel and wait until they are ready."""
         clients = [self._new_client() for _ in range(len(self.cfg.devices) if n is None else n)]
-        with ThreadPoolExecutor(max(1, len(clients))) as ex:
-            list(ex.map(lambda c: c.start().wait_ready(), clients))
         with self._lock:
-            for c in clients:
-                self.workers[c.id] = c
-                self.accepting[c.id] = True
+            self.starting += len(clients)
+        try:
+            with ThreadPoolExecutor(max(1, len(clients))) as ex:
+                list(ex.map(lambda c: c.start().wait_ready(), clients))
+            with self._lock:
+                for c in clients:
+                    self.workers[c.id] = c
+                    self.accepting[c.id] = True
+        finally:
+            with self._lock:
+                self.starting -= len(clients)
         return [c.id for c in clients]
+
+    def size(self) -> int:
+        """Workers running or being started."""
+        with self._lock:
+            return len(self.workers) + self.starting
 
     def add(self) -> str:
         return self.start(1)[0]

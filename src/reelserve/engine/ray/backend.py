@@ -87,7 +87,7 @@ class RayBackend(ModelBackend):
         while not self._stopping.wait(min(60.0, self.supervise_s * 2.0**failures)):
             try:
                 lost = self.pool.forget_lost()
-                need = len(self.pool.cfg.devices) - len(self.pool.workers)
+                need = len(self.pool.cfg.devices) - self.pool.size()
                 if lost or need > 0:
                     extra = {"worker": ",".join(lost), "count": need}
                     log.warning("replacing lost model actors", extra=extra)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,7 @@ log = logging.getLogger("reelserve.engine.ray")
 #: AF_UNIX socket paths are limited to 107 bytes; Ray adds ~65 (t/session_<date>_<pid>/sockets/...)
 _MAX_ROOT_CHARS = 40
 _lock = threading.Lock()
+_token: str | None = None  #: see `_process_token`
 _release = threading.Event()  #: lets the thread that started Ray's daemons end (after shutdown)
 _keepers: list[threading.Thread] = []
 _owned: list[Path | None] = []  #: root of the runtime this process started; None: keep its files
@@ -87,6 +89,15 @@ def _start_local(rt: RayRuntime) -> None:
     root, fresh = _root_dir(rt)
     home = root / "home"
     home.mkdir(exist_ok=True)
+    # Ray (2.60) authenticates its daemons with a token. ray.init writes one under $HOME/.ray only
+    # the first time in a process: a second runtime (after shutdown_ray) would start daemons that
+    # find none and abort. So this process writes its own token for every runtime, and points Ray
+    # at it; the same token each time, since the driver may keep the one it loaded.
+    token_file = home / ".ray" / "auth_token"
+    token_file.parent.mkdir(exist_ok=True)
+    token_file.write_text(_process_token())
+    token_file.chmod(0o600)
+    _set_env("RAY_AUTH_TOKEN_PATH", str(token_file))
     real_home = os.environ.get("HOME", str(Path.home()))
     _set_env("XDG_CACHE_HOME", str(Path(real_home) / ".cache"), keep=True)
     _set_env("RAY_TMPDIR", str(root))
@@ -105,11 +116,16 @@ def _start_local(rt: RayRuntime) -> None:
         )
     finally:
         os.environ["HOME"] = real_home
-    token = home / ".ray" / "auth_token"  # written by ray.init; processes joining later read it here
-    if token.exists():
-        _set_env("RAY_AUTH_TOKEN_PATH", str(token))
     _owned.append(root if fresh else None)  # a chosen root keeps Ray's logs after shutdown
     log.info("ray started", extra={"root": str(root), "address": ray.get_runtime_context().gcs_address})
+
+
+def _process_token() -> str:
+    """This process's Ray authentication token (made once, kept for every runtime it starts)."""
+    global _token
+    if _token is None:
+        _token = secrets.token_hex(32)
+    return _token
 
 
 def _init_on_keeper(**kwargs: Any) -> None:

@@ -86,7 +86,7 @@ async def _retire_drained(mgr: SessionManager) -> None:
 def _replace_lost(mgr: SessionManager) -> None:
     pool, c = mgr.pool, mgr.control
     pool.forget_lost()
-    need = pool.cfg.min_workers - len(pool.workers)
+    need = pool.cfg.min_workers - pool.size()  # workers still loading their model count too
     if need > 0 and not c.scaling:
         c.scaling = True
         c.task = asyncio.create_task(_scale_out(mgr, need))
