@@ -196,17 +196,17 @@ def measure_chunk_path(
         for batch in (1, max_batch):  # warm-up: allocators, kernels, the encoder; not recorded
             chunks.round(batch)
             asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
-        for batch in range(1, max_batch + 1):
-            for _ in range(rounds):
-                chunks.batcher.timings.clear()
-                chunks.round(batch)
-                timings += chunks.batcher.timings
-                reply, encode, request = asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
-                for name, values in zip(parts, (reply, encode, request), strict=True):
-                    parts[name] += [_ms(v) for v in values]
-                deliver.setdefault(str(batch), []).extend(
-                    _ms(r + e) for r, e in zip(reply, encode, strict=True)
-                )
+        # sizes interleaved round by round: a minute of extra load on a shared machine then slows
+        # every size a little instead of one size a lot
+        for batch in [b for _ in range(rounds) for b in range(1, max_batch + 1)]:
+            chunks.batcher.timings.clear()
+            chunks.round(batch)
+            timings += chunks.batcher.timings
+            reply, encode, request = asyncio.run(_parent_side(chunks.replies, chunks.encoders, pool))
+            for name, values in zip(parts, (reply, encode, request), strict=True):
+                parts[name] += [_ms(v) for v in values]
+            both = zip(reply, encode, strict=True)
+            deliver.setdefault(str(batch), []).extend(_ms(r + e) for r, e in both)
     return {
         "open_ms": _open_ms(model, spec, rounds),
         "width": spec.width,
