@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -12,9 +14,13 @@ from reelserve.models.registry import load_model
 
 
 @pytest.fixture(scope="module")
-def model() -> object:
-    torch.set_num_threads(1)
-    return load_model("tiny-wan", device="cpu")
+def model() -> Iterator[object]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a model worker runs (PoolConfig.threads)
+    try:
+        yield load_model("tiny-wan", device="cpu")
+    finally:  # later tests compare frames with other processes': they need torch's default back
+        torch.set_num_threads(threads)
 
 
 def test_every_step_leaves_its_sizes_and_times(model: object) -> None:

@@ -204,3 +204,40 @@ def test_retention_expires_intermediates_but_never_finals(
     assert {"video", "thumbnail", "spritesheet", "manifest"} <= left
     assert "frames/0" not in left
     assert blobs.exists(arts["video"].blob) and not blobs.exists(arts["frames/0"].blob)
+
+
+def test_a_resume_computes_with_the_thread_count_the_segment_started_with(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sums split over another number of threads may round differently (250 steps at 64x64 give two
+    frame hashes for 1 and 2 threads), so a CPU segment resumes with the count it was checkpointed
+    with, and the process gets its own back afterwards."""
+    import torch
+
+    from reelserve.models.wan import WanT2V
+
+    own = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        reference = _run(store, runner, {"steps": 6})
+        job, _ = submit_generation(store, tiny_spec(steps=6))
+        kill_at_step(store, runner, job.id, 3, monkeypatch)
+        torch.set_num_threads(1)  # another process, or a worker configured otherwise, resumes it
+        real_step = WanT2V.step
+        seen: list[int] = []
+        monkeypatch.setattr(
+            WanT2V,
+            "step",
+            lambda self, s, c: (seen.append(torch.get_num_threads()), real_step(self, s, c))[1],
+        )
+        store.requeue(job.id)
+        finished = runner.run(store.claim_job(runner.worker_id, runner.lease_s, job_id=job.id))  # type: ignore[arg-type]
+        assert finished.status is JobStatus.SUCCEEDED
+        assert seen and set(seen) == {2}  # every resumed step ran with the checkpoint's count
+        assert torch.get_num_threads() == 1  # and the process has its own back
+        gen = next(r for r in store.get_stages(job.id) if r.stage == "generate")
+        assert gen.state["threads"] == 2 and gen.state["resumed_from"] == 3
+        ref_hash = _manifest(store, blobs, reference.id)["frames_sha256"]
+        assert _manifest(store, blobs, job.id)["frames_sha256"] == ref_hash
+    finally:
+        torch.set_num_threads(own)
