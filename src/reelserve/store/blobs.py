@@ -131,13 +131,11 @@ class FsBlobStore:
         try:
             if path.stat().st_size != ref.size:
                 return "cut short"
-            digest = hashlib.sha256()
             with open(path, "rb") as fh:
-                while block := fh.read(BLOCK_SIZE):
-                    digest.update(block)
+                sha = _sha256_of(fh)
         except FileNotFoundError:
             return "missing"
-        return None if digest.hexdigest() == ref.sha256 else "corrupt"
+        return None if sha == ref.sha256 else "corrupt"
 
     def _syncs_now(self, area: str) -> bool:
         return area in self.sync_areas and self._group.paths is None and not self._group.unsynced
@@ -328,17 +326,23 @@ class BlobWriter:
             self.path.unlink(missing_ok=True)
 
 
-def _hash_and_sync(path: Path, sync: bool) -> str:
+def _sha256_of(fh: BinaryIO) -> str:
+    """The sha256 of an open file's remaining bytes, read in ``BLOCK_SIZE`` blocks."""
     digest = hashlib.sha256()
+    while block := fh.read(BLOCK_SIZE):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _hash_and_sync(path: Path, sync: bool) -> str:
     try:
         with open(path, "r+b") as fh:
-            while block := fh.read(BLOCK_SIZE):
-                digest.update(block)
+            sha = _sha256_of(fh)
             if sync:
                 os.fsync(fh.fileno())
     except FileNotFoundError as exc:
         raise InvalidInput(f"nothing was written to {path}; write the blob to the writer's `.path`") from exc
-    return digest.hexdigest()
+    return sha
 
 
 def _suffix_of(ref: BlobRef) -> str:

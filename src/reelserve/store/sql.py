@@ -35,6 +35,26 @@ UPDATABLE = frozenset(
 )
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
 _FINAL = (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
+
+
+def _finished(
+    status: JobStatus,
+    timings: dict[str, float],
+    now: float,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """The job row's values when it reaches a terminal ``status`` at ``now``: lease cleared,
+    ``timings['finished']`` stamped (`finish_job` and a finishing checkpoint write the same)."""
+    return {
+        "status": status.value,
+        "error_code": error_code,
+        "error_message": error_message,
+        "timings": {**timings, "finished": now},
+        **_NO_LEASE,
+    }
+
+
 # The statements every job runs several times, built once with bound parameters: building a select
 # and its cache key costs ~0.5 ms of Python per call, more than SQLite takes to run it.
 _JOB_BY_ID = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
@@ -186,13 +206,7 @@ class SqlStore:
                     f"job {job_id} is already {current.status.value}; it cannot become {status.value}",
                     param="status",
                 )
-            values = {
-                "status": status.value,
-                "error_code": error_code,
-                "error_message": error_message,
-                "timings": {**current.timings, "finished": time.time()},
-                **_NO_LEASE,
-            }
+            values = _finished(status, current.timings, time.time(), error_code, error_message)
             return self._set(conn, job_id, values)
 
     def requeue(self, job_id: str) -> Job:
@@ -299,9 +313,7 @@ class SqlStore:
             if job_timings:
                 values["timings"] = {**current.timings, **job_timings}
             if finish and current.status not in _FINAL:  # a cancel that landed first stands
-                values["timings"] = {**values.get("timings", current.timings), "finished": now}
-                values.update(status=JobStatus.SUCCEEDED.value, error_code=None, error_message=None)
-                values.update(_NO_LEASE)
+                values.update(_finished(JobStatus.SUCCEEDED, values.get("timings", current.timings), now))
             if values:
                 conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values, updated_at=now))
             return record
