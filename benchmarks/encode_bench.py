@@ -162,7 +162,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="512x512", help="WIDTHxHEIGHT (even numbers)")
     parser.add_argument(
-        "--shapes", default=None, help="several clips, WxHxFRAMES comma separated (overrides --size/--frames)"
+        "--shapes",
+        type=_shape_list,
+        default=None,
+        help="several clips, WxHxFRAMES comma separated (overrides --size/--frames)",
     )
     parser.add_argument("--fps", type=int, default=24)
     parser.add_argument("--preset", default="medium")
@@ -236,15 +239,22 @@ def _run_shape(
     return fps, cpu
 
 
+def _shape_list(text: str) -> list[tuple[int, int, int]]:
+    """``--shapes`` value: ``WxHxFRAMES[,...]`` (argparse turns the error into a usage message, exit 2)."""
+    shapes = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise argparse.ArgumentTypeError(f"{item!r} is not WIDTHxHEIGHTxFRAMES, e.g. 256x256x33")
+        shapes.append((int(parts[0]), int(parts[1]), int(parts[2])))
+    return shapes
+
+
 def _shapes(args: argparse.Namespace) -> list[tuple[int, int, int]]:
     if not args.shapes:
         width, height = (int(v) for v in args.size.lower().split("x"))
         return [(width, height, args.frames)]
-    shapes = []
-    for item in args.shapes.split(","):
-        w, h, f = (int(v) for v in item.lower().split("x"))
-        shapes.append((w, h, f))
-    return shapes
+    return list(args.shapes)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -41,3 +41,9 @@ def test_several_shapes_print_a_summary(capsys: pytest.CaptureFixture[str]) -> N
     assert "5 frames 64x32" in out and "3 frames 32x32" in out and fps["ours"] > 0
     if shutil.which("ffmpeg"):
         assert "summary" in out and "64x32x5" in out
+
+
+def test_a_malformed_shape_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        encode_bench.main(["--shapes", "256x256", "--without-diffusers"])
+    assert exc.value.code == 2 and "WIDTHxHEIGHTxFRAMES" in capsys.readouterr().err
