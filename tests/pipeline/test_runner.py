@@ -40,9 +40,11 @@ def _register_waiting_kind(kind: str, until: Callable[[StageContext], bool]) -> 
     from reelserve.pipeline.jobkinds import StageDef, register_kind
 
     def wait(ctx: StageContext, segment: int) -> None:
-        deadline = time.monotonic() + 10.0
-        while not until(ctx) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30.0
+        while not until(ctx):
             ctx.check()
+            if time.monotonic() > deadline:  # fails the job: the awaited condition never held
+                raise RuntimeError(f"{kind}: the condition never held")
             time.sleep(0.02)
         ctx.check()
         ctx.store.checkpoint(ctx.job.id, "wait", segment, StageStatus.DONE, finish=ctx.finishes())
@@ -52,29 +54,36 @@ def _register_waiting_kind(kind: str, until: Callable[[StageContext], bool]) -> 
 
 def test_one_heartbeat_thread_keeps_every_running_jobs_lease(store: SqlStore, blobs: FsBlobStore) -> None:
     """Two jobs at once on one runner: both leases are extended past their first expiry (by the
-    runner's single heartbeat thread), and both succeed."""
+    runner's single heartbeat thread), and both succeed; a job whose lease never grew would fail."""
     import threading
 
-    runner = JobRunner(store, blobs, lease_s=0.3)
+    runner = JobRunner(store, blobs, lease_s=1.0)
     first_expiry: dict[str, float] = {}
+    beating: set[int] = set()
 
     def extended(ctx: StageContext) -> bool:
         job = ctx.store.get_job(ctx.job.id)
         assert job is not None and job.lease_expires_at is not None
+        beating.add(sum(t.name == f"heartbeats-{runner.worker_id}" for t in threading.enumerate()))
         first_expiry.setdefault(ctx.job.id, job.lease_expires_at)
-        return job.lease_expires_at > first_expiry[ctx.job.id] + 0.2  # two beats later
+        return job.lease_expires_at > first_expiry[ctx.job.id] + 0.5  # two beats later
 
     _register_waiting_kind("test-beat", extended)
     jobs = [store.create_job(project="default", kind="test-beat", spec={})[0] for _ in range(2)]
-    claimed = [store.claim_job(runner.worker_id, runner.lease_s, job_id=j.id) for j in jobs]
     results: list[JobStatus] = []
-    threads = [threading.Thread(target=lambda c=c: results.append(runner.run(c).status)) for c in claimed]
+
+    def claim_and_run(job_id: str) -> None:  # claimed right before it runs: its lease starts beating at once
+        claimed = store.claim_job(runner.worker_id, runner.lease_s, job_id=job_id)
+        assert claimed is not None
+        results.append(runner.run(claimed).status)
+
+    threads = [threading.Thread(target=claim_and_run, args=(j.id,)) for j in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
-    assert sum(t.name == f"heartbeats-{runner.worker_id}" for t in threading.enumerate()) == 1
+    assert results == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]  # each saw its lease extended
+    assert beating == {1}  # by one thread for both jobs
 
 
 def test_a_lease_taken_by_another_worker_stops_the_job(store: SqlStore, blobs: FsBlobStore) -> None:
