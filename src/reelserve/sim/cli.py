@@ -106,6 +106,9 @@ def sim_command(
         str, typer.Option(help="Budgets to sweep for non-autoscaled policies, e.g. 32,48,64.")
     ] = "",
     frontier_per_gpu: Annotated[str, typer.Option(help="Per-GPU targets to sweep for autoscaled ones.")] = "",
+    frontier_budgets: Annotated[
+        str, typer.Option(help="More budgets (max GPUs) to sweep for autoscaled ones, at --per-gpu.")
+    ] = "",
     plots: Annotated[bool, typer.Option(help="Write PNG plots (needs matplotlib).")] = True,
     seeds: Annotated[
         str, typer.Option(help="Repeat the frontier sweep per seed (e.g. 1,2,3,4,5); writes seeds.json.")
@@ -139,6 +142,7 @@ def sim_command(
         _profile(profile),
         _numbers(frontier, int, "--frontier") if frontier else (),
         _numbers(frontier_per_gpu, float, "--frontier-per-gpu") if frontier_per_gpu else (),
+        _numbers(frontier_budgets, int, "--frontier-budgets") if frontier_budgets else (),
     )
     if seeds:
         seed_list = tuple(int(s) for s in _numbers(seeds, int, "--seeds"))
@@ -193,7 +197,8 @@ def _seed_sweep(
         cut, cost = c["cut_at_equal_cost"], c["cost_cut_at_equal_target"]
         out.print(
             f"{c['policy']:>20} {c['metric']:>22}: cut at equal cost {_pm(cut)}, "
-            f"cost cut at equal target {_pm(cost)} over {len(seeds)} seeds"
+            f"cost cut at equal target {_pm(cost)} (latency only), "
+            f"{_pm(c['cost_cut_at_equal_service'])} (equal service) over {len(seeds)} seeds"
         )
     out.print(f"wrote {out_dir / 'seeds.json'}")
 

@@ -5,9 +5,10 @@ can be light or heavy; a claim about a policy should hold across seeds. ``sweep_
 ``run_sim`` once per seed (the workload rebuilt from that seed) and returns ``seeds.json``:
 
 - ``points``: each frontier point (policy, budget, per-GPU target) with mean / std / min / max over the
-  seeds of its cost, worst and p99 per-chunk latency and deadline-miss rate;
+  seeds of its cost, worst and p99 per-chunk latency, deadline-miss rate and TTFF p50 / p99;
 - ``comparisons``: for each policy other than the baseline and each compared figure, the per-seed
-  values of ``compare_frontiers`` (cut at equal cost, cost cut at equal target) and their spread;
+  values of ``compare_frontiers`` (cut at equal cost, cost cut at equal target — latency only, and at
+  equal service: ``sim.compare``) and their spread;
 - ``per_point``: each of our points' cut against the baseline's envelope at its cost, per seed (the
   frontier comparison keeps the best point of a seed, which flatters a noisy frontier);
 - ``mean_frontier``: ``compare_frontiers`` on the seed-averaged points.
@@ -21,12 +22,13 @@ from statistics import fmean, pstdev
 from typing import Any
 
 from reelserve.core.errors import InvalidInput
-from reelserve.sim.runner import COMPARED, SimConfig, compare_frontiers, interp, lower_envelope, run_sim
+from reelserve.sim.compare import compare_frontiers, interp, lower_envelope
+from reelserve.sim.runner import COMPARED, SimConfig, run_sim
 from reelserve.sim.workload import Workload
 
 __all__ = ["spread", "sweep_seeds"]
 
-FIGURES = ("cost_usd", "gpu_hours", *COMPARED)
+FIGURES = ("cost_usd", "gpu_hours", *COMPARED, "ttff_p50_s", "ttff_p99_s")
 Key = tuple[str, int, float | None]
 
 
@@ -78,23 +80,30 @@ def sweep_seeds(
     ]
     comparisons: list[dict[str, Any]] = []
     per_point: list[dict[str, Any]] = []
+    deadline = cfg.cluster.deadline_ms / 1000.0
     for policy in (p for p in cfg.policies if p != baseline):
         for metric in COMPARED:
-            runs = [compare_frontiers(f, policy, baseline, metric) for f in frontiers]
+            runs = [compare_frontiers(f, policy, baseline, metric, deadline) for f in frontiers]
+            service = [(r["equal_service"] or {}).get("cost_reduction") for r in runs]
             comparisons.append(
                 {
                     "policy": policy,
                     "metric": metric,
                     "cut_at_equal_cost": spread([r["latency_reduction_at_equal_cost"] for r in runs]),
                     "cost_cut_at_equal_target": spread([r["cost_reduction_at_equal_latency"] for r in runs]),
+                    "cost_cut_at_equal_service": spread(service),
                     "per_seed": {
                         str(seed): [
                             r["latency_reduction_at_equal_cost"],
                             r["cost_reduction_at_equal_latency"],
+                            cut,
                         ]
-                        for seed, r in zip(seeds, runs, strict=True)
+                        for seed, r, cut in zip(seeds, runs, service, strict=True)
                     },
-                    "mean_frontier": compare_frontiers(mean_points, policy, baseline, metric),
+                    "per_seed_target": {
+                        str(seed): r["equal_service"] for seed, r in zip(seeds, runs, strict=True)
+                    },
+                    "mean_frontier": compare_frontiers(mean_points, policy, baseline, metric, deadline),
                 }
             )
             for k in (k for k in by_key if k[0] == policy):
