@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from reelserve.sim.cluster import ClusterSpec
 from reelserve.sim.compare import compare_frontiers, serves_as_well
 from reelserve.sim.profiles import profile_named
+from reelserve.sim.report import write_report
 from reelserve.sim.runner import SimConfig, run_sim
 from reelserve.sim.workload import StreamingShape, WorkloadParams, build_workload
 
@@ -128,3 +130,19 @@ def test_the_seed_sweep_reports_both_cost_figures_per_seed() -> None:
     assert set(worst["per_seed_target"]) == {"1", "2"}
     ttff = next(p for p in doc["points"] if p["policy"] == "static" and p["gpus"] == 2)["ttff_p99_s"]
     assert ttff["n"] == 2
+
+
+def test_the_report_shows_both_cost_figures_and_ttff(tmp_path: Path) -> None:
+    workload = build_workload("streaming", WorkloadParams(StreamingShape(sessions=40, hours=0.04)), 1)
+    cfg = SimConfig(
+        ClusterSpec(gpus=3, warmup_s=10.0),
+        ("static", "closed-loop"),
+        1,
+        profile_named("wan-14b"),
+        (2, 3),
+        (4.0,),
+    )
+    summary, runs = run_sim(workload, cfg)
+    text = write_report(tmp_path, summary, runs, "test", plots=False).read_text()
+    assert "| cost cut at equal latency | cost cut at equal service |" in text
+    assert "| TTFF p99 (s) |" in text
