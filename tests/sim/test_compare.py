@@ -29,6 +29,12 @@ def point(policy: str, gpus: int, cost: float, worst: float, ttff_p99: float) ->
     }
 
 
+def small(gpus: int) -> SimConfig:
+    """Static at 2 GPUs and ``gpus``, the closed loop at c = 4: a sweep that runs in a second."""
+    cluster = ClusterSpec(gpus=gpus, warmup_s=10.0)
+    return SimConfig(cluster, ("static", "closed-loop"), 1, profile_named("wan-14b"), (2, gpus), (4.0,))
+
+
 def memory_bound_static() -> list[dict[str, Any]]:
     """Static whose worst chunk is flat at its slot ceiling while fewer GPUs make new sessions wait."""
     return [
@@ -115,15 +121,7 @@ def test_the_seed_sweep_reports_both_cost_figures_per_seed() -> None:
     from reelserve.sim.seeds import sweep_seeds
 
     shape = StreamingShape(sessions=60, hours=0.05)
-    cfg = SimConfig(
-        ClusterSpec(gpus=4, warmup_s=10.0),
-        ("static", "closed-loop"),
-        1,
-        profile_named("wan-14b"),
-        (2, 4),
-        (4.0,),
-    )
-    doc, _ = sweep_seeds(lambda s: build_workload("streaming", WorkloadParams(shape), s), cfg, (1, 2))
+    doc, _ = sweep_seeds(lambda s: build_workload("streaming", WorkloadParams(shape), s), small(4), (1, 2))
     worst = next(c for c in doc["comparisons"] if c["metric"] == WORST)
     assert set(worst["cost_cut_at_equal_service"]) == {"n", "mean", "std", "min", "max"}
     assert all(len(v) == 3 for v in worst["per_seed"].values())
@@ -134,15 +132,7 @@ def test_the_seed_sweep_reports_both_cost_figures_per_seed() -> None:
 
 def test_the_report_shows_both_cost_figures_and_ttff(tmp_path: Path) -> None:
     workload = build_workload("streaming", WorkloadParams(StreamingShape(sessions=40, hours=0.04)), 1)
-    cfg = SimConfig(
-        ClusterSpec(gpus=3, warmup_s=10.0),
-        ("static", "closed-loop"),
-        1,
-        profile_named("wan-14b"),
-        (2, 3),
-        (4.0,),
-    )
-    summary, runs = run_sim(workload, cfg)
+    summary, runs = run_sim(workload, small(3))
     text = write_report(tmp_path, summary, runs, "test", plots=False).read_text()
     assert "| cost cut at equal latency | cost cut at equal service |" in text
     assert "| TTFF p99 (s) |" in text
