@@ -136,3 +136,24 @@ def test_the_report_shows_both_cost_figures_and_ttff(tmp_path: Path) -> None:
     text = write_report(tmp_path, summary, runs, "test", plots=False).read_text()
     assert "| cost cut at equal latency | cost cut at equal service |" in text
     assert "| TTFF p99 (s) |" in text
+
+
+def test_a_target_the_cheapest_static_budget_already_meets_still_has_a_service_cost() -> None:
+    static = memory_bound_static()
+    static[-1] = point("static", 64, 800.0, 3.064, 20.0)  # 1 ms above its cheaper budgets (seed 3)
+    ours = [point("closed-loop", 128, 500.0, 1.5, 15.0)]
+    c = compare_frontiers(static + ours, "closed-loop", "static", WORST)
+    assert c["cost_reduction_at_equal_latency"] is None  # latency only: outside static's envelope
+    service = c["equal_service"]
+    assert service["baseline_cost_for_latency_usd"] is None
+    # static's cheapest budget meets 3.064 s; starting sessions within 20 s takes its 64 GPUs
+    assert service["baseline_cost_at_target_usd"] == pytest.approx(800.0)
+    assert service["cost_reduction"] == pytest.approx(1 - 500 / 800)
+
+
+def test_no_figure_when_static_serves_the_target_below_its_sweep() -> None:
+    static = [point("static", 16, 200.0, 3.06, 10.0), point("static", 64, 800.0, 3.06, 20.0)]
+    ours = [point("closed-loop", 64, 150.0, 1.5, 15.0)]
+    service = compare_frontiers(static + ours, "closed-loop", "static", WORST)["equal_service"]
+    assert service["baseline_cost_at_target_usd"] is None  # the true cost lies below $200: unknown
+    assert service["cost_reduction"] is None

@@ -52,6 +52,26 @@ def _cost_to_reach(points: list[dict[str, Any]], metric: str, target: float) -> 
     return interp(target, lats[::-1], costs[::-1])
 
 
+def _cost_for_both(points: list[dict[str, Any]], needs: list[tuple[str, float]]) -> float | None:
+    """The cost at which ``points`` meet every (metric, bound): the largest of the costs to reach each.
+
+    A bound the cheapest swept point already meets costs at most that point's cost; it cannot raise
+    the maximum when another bound is reached only above it, so that maximum is still exact. None when
+    no bound is reached above the cheapest point (the true cost lies below the sweep) or one is never
+    reached.
+    """
+    cheapest = min(p["cost_usd"] for p in points)
+    costs: list[float] = []
+    for metric, bound in needs:
+        cost = _cost_to_reach(points, metric, bound)
+        met_at_cheapest = min(points, key=lambda p: p["cost_usd"])[metric] <= bound
+        if cost is None and not met_at_cheapest:
+            return None
+        costs.append(cheapest if cost is None else cost)
+    top = max(costs)
+    return top if top > cheapest else None
+
+
 def compare(points: list[dict[str, Any]], ours: dict[str, Any], baseline: str, metric: str) -> dict[str, Any]:
     """Our run against the baseline's frontier: latency cut at equal cost, cost cut at equal latency.
 
@@ -112,7 +132,7 @@ def _equal_service(
     cheapest = min(reaching, key=lambda p: p["cost_usd"]) if reaching else None
     lat_cost = _cost_to_reach(base, metric, full[metric])
     ttff_cost = _cost_to_reach(base, TTFF, bound)
-    base_cost = None if lat_cost is None or ttff_cost is None else max(lat_cost, ttff_cost)
+    base_cost = _cost_for_both(base, [(metric, full[metric]), (TTFF, bound)])
     return {
         "ttff_bound_s": bound,
         "our_cost_at_target_usd": None if cheapest is None else cheapest["cost_usd"],
