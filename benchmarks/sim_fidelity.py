@@ -301,6 +301,7 @@ def engine_over_profile(worker_steps: dict[str, Any], path: dict[str, Any]) -> d
     machine; per size, and overall weighted by the engine's counts. A diagnostic: nothing here feeds
     the simulator."""
     out: dict[str, Any] = {}
+    total = [0.0, 0.0]  #: engine, profile: ms of steps and decodes together, at the engine's counts
     for part, key, count in (("step", "step_ms", "steps"), ("decode", "decode_ms", "decodes")):
         per, num, den = {}, 0.0, 0.0
         for size, e in worker_steps[key].items():
@@ -312,7 +313,17 @@ def engine_over_profile(worker_steps: dict[str, Any], path: dict[str, Any]) -> d
             num += e[count] * e["wall"]
             den += e[count] * ref
         out[part] = {"by_size": per, "overall": round(num / den, 3) if den else None}
+        total = [total[0] + num, total[1] + den]
+    out["worker"] = round(total[0] / total[1], 3) if total[1] else None
     return out
+
+
+def is_matched(x: dict[str, Any]) -> bool:
+    """A diagnostic filter, never the verdict's: the engine's own steps and decodes took within ±10% of
+    what the profile predicts for them — the engine ran on the profile's machine, so a latency mismatch
+    in such a round is the model's, not the machine's drift."""
+    ratio = x["engine_over_profile"]["worker"]
+    return ratio is not None and abs(ratio - 1.0) <= 0.10
 
 
 def one_round(
@@ -402,15 +413,22 @@ def verdict(rounds: list[dict[str, Any]], column: str = "continuous_chunk_path")
     """The rule, declared before any figure of it was seen: the goal is met in a run when the MEDIAN over
     all its rounds (at least 5, none left out) of the per-round ratio sim/engine is within 10% at p50 and
     at p99. Reported with it: the ratios' quartiles and range, the same median over the steady rounds
-    only, and every chunk of every round pooled on each side (engine chunks vs simulated chunks) — a
-    cross-check, not the rule."""
-    out: dict[str, Any] = {"rounds": len(rounds), "steady_rounds": sum(is_steady(x) for x in rounds)}
+    only and over the matched rounds only (``is_matched``: a diagnostic of drift against model), and every
+    chunk of every round pooled on each side (engine chunks vs simulated chunks) — a cross-check, not
+    the rule."""
+    out: dict[str, Any] = {
+        "rounds": len(rounds),
+        "steady_rounds": sum(is_steady(x) for x in rounds),
+        "matched_rounds": sum(is_matched(x) for x in rounds),
+    }
     engine = [v for x in rounds for v in x["engine_latency_ms"]]
     sim = [v for x in rounds for v in x["sim_latency_ms"][column]]
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         out[name] = spread([x[column][name]["ratio"] for x in rounds])
         steady = [x[column][name]["ratio"] for x in rounds if is_steady(x)]
         out[name]["steady_median"] = round(float(np.median(steady)), 3) if steady else None
+        matched = [x[column][name]["ratio"] for x in rounds if is_matched(x)]
+        out[name]["matched_median"] = round(float(np.median(matched)), 3) if matched else None
         out[name]["all_chunks_pooled"] = round(pct(sim, q) / pct(engine, q), 3)
     medians = (out["p50"]["median"], out["p99"]["median"])
     out["met"] = len(rounds) >= 5 and all(abs(m - 1.0) <= 0.10 for m in medians)

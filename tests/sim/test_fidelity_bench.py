@@ -8,13 +8,16 @@ import numpy as np
 from benchmarks import sim_fidelity as fid
 
 
-def _round(p50: float, p99: float, *, drift: float = 1.0, cpu: float = 1.0) -> dict[str, Any]:
+def _round(
+    p50: float, p99: float, *, drift: float = 1.0, cpu: float = 1.0, speed: float = 1.0
+) -> dict[str, Any]:
     ratios = {"p50": {"ratio": p50}, "p99": {"ratio": p99}}
     rng = np.random.default_rng(int(p50 * 1000))
     engine = list(rng.uniform(100.0, 300.0, 80))
     return {
         "profile_drift": {"step_ms": drift, "vae_decode_ms": 1.0, "encode_ms": 1.0},
         "worker": {"busy_s": 10.0, "cpu_s": 10.0 * cpu},
+        "engine_over_profile": {"worker": speed},
         "engine_latency_ms": engine,
         "sim_latency_ms": {"continuous_chunk_path": [v * p50 for v in engine]},
         "continuous_chunk_path": ratios,
@@ -37,6 +40,15 @@ def test_verdict_fails_on_either_percentile_and_keeps_unsteady_rounds() -> None:
     assert v["steady_rounds"] == 2 and v["p99"]["steady_median"] == 1.0
 
 
+def test_matched_rounds_are_those_whose_engine_ran_at_the_profiles_speed() -> None:
+    rounds = [_round(1.3, 1.3, speed=1.3) for _ in range(3)] + [
+        _round(1.0, 0.98, speed=1.05) for _ in range(2)
+    ]
+    v = fid.verdict(rounds)
+    assert v["matched_rounds"] == 2 and v["p50"]["matched_median"] == 1.0
+    assert v["met"] is False
+
+
 def test_steady_needs_both_agreeing_slices_and_the_workers_core() -> None:
     assert fid.is_steady(_round(1.0, 1.0))
     assert not fid.is_steady(_round(1.0, 1.0, drift=1.2))
@@ -54,6 +66,7 @@ def test_engine_over_profile_weights_by_the_engines_counts() -> None:
     assert out["step"]["overall"] == round((30 * 12 + 10 * 8) / (30 * 6 + 10 * 8), 3)
     assert out["decode"]["by_size"] == {"1": 1.5}  # no profile samples for 3 chunks together: left out
     assert out["decode"]["overall"] == 1.5
+    assert out["worker"] == round((30 * 12 + 10 * 8 + 5 * 150) / (30 * 6 + 10 * 8 + 5 * 100), 3)
 
 
 def test_drift_is_after_over_before_at_batch_one() -> None:
