@@ -278,10 +278,14 @@ def compare(engine: dict[str, Any], sims: list[dict[str, Any]]) -> dict[str, Any
 
 def profile_slice(args: argparse.Namespace, profiler: Profiler) -> dict[str, Any]:
     """One profile slice between two engine runs: the chunk path (and, with ``--bare``, the bare rows)."""
+    t0, load = time.monotonic(), os.getloadavg()[0]
+    path = profiler.measure_path()
+    bare = profiler.measure() if args.bare else None
     return {
-        "load_avg_1min": round(os.getloadavg()[0], 2),
-        "path": profiler.measure_path(),
-        "bare": profiler.measure() if args.bare else None,
+        "load_avg_1min": round(load, 2),
+        "wall_s": round(time.monotonic() - t0, 1),
+        "path": path,
+        "bare": bare,
     }
 
 
@@ -352,6 +356,11 @@ def one_round(
     both = pooled_path(before["path"], after["path"])
     out: dict[str, Any] = {
         "load_avg_1min": [before["load_avg_1min"], engine["load_avg_1min"], after["load_avg_1min"]],
+        "wall_s": {
+            "slice_before": before["wall_s"],
+            "engine": engine["wall_s"],
+            "slice_after": after["wall_s"],
+        },
         "profile_drift": drift(before["path"], after["path"]),
         "engine_over_profile": engine_over_profile(engine["worker_steps"], both),
         "chunk_path_ms": {"before": path_medians(before["path"]), "after": path_medians(after["path"])},
@@ -458,9 +467,10 @@ def main() -> None:
     slices = [profile_slice(args, profiler)]
     rounds = []
     for r in range(args.repeats):
-        load = os.getloadavg()[0]
+        load, t0 = os.getloadavg()[0], time.monotonic()
         engine = asyncio.run(_engine(args, trace))
         engine["load_avg_1min"] = round(max(load, os.getloadavg()[0]), 2)
+        engine["wall_s"] = round(time.monotonic() - t0, 1)  # the worker's start-up included
         slices.append(profile_slice(args, profiler))
         rounds.append(one_round(args, trace, engine, slices[-2], slices[-1]))
         skip = ("engine_latency_ms", "sim_latency_ms")
