@@ -365,7 +365,10 @@ def one_round(
         "engine_over_profile": engine_over_profile(engine["worker_steps"], both),
         "chunk_path_ms": {"before": path_medians(before["path"]), "after": path_medians(after["path"])},
         "forward_ms": {b: round(pooled.forward_ms(b), 1) for b in range(1, args.max_batch + 1)},
-        "engine": {k: v for k, v in engine.items() if k not in ("latency_s", "ttff_s", "by_batch")},
+        "engine": {
+            "p50_ms_by_batch": by_batch(engine["by_batch"]),
+            **{k: v for k, v in engine.items() if k not in ("latency_s", "ttff_s", "by_batch")},
+        },
         "engine_latency_ms": [round(1000.0 * v, 2) for v in engine["latency_s"]],
         "sim_latency_ms": {  # every simulated chunk, per column (the verdict's pooled cross-check)
             name: [round(1000.0 * v, 2) for x in runs for v in x["latency_s"]]
