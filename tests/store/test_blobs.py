@@ -183,3 +183,19 @@ def test_an_unsynced_write_keeps_a_stored_final_in_place(tmp_path: Path) -> None
     with blobs.unsynced():
         again = blobs.put_bytes(b"same clip", "durable", ".mp4")
     assert again.sha256 == sealed.sha256 and blobs.path(again).stat().st_ino == inode
+
+
+def test_an_intact_scratch_copy_is_kept_and_a_garbled_one_written_over(tmp_path: Path) -> None:
+    """Scratch blobs are not fsynced: a stored copy is reused only when its bytes still hash to its
+    name (no rename over it), and one an OS crash garbled at the right size is replaced."""
+    blobs = FsBlobStore(tmp_path)
+    ref = blobs.put_bytes(b"latent bytes", "scratch", ".npy")
+    inode = blobs.path(ref).stat().st_ino
+    assert blobs.put_bytes(b"latent bytes", "scratch", ".npy") == ref
+    assert blobs.path(ref).stat().st_ino == inode  # kept, not renamed over
+    with blobs.open_writer("scratch", ".npy") as writer:
+        writer.path.write_bytes(b"latent bytes")
+    assert writer.ref == ref and blobs.path(ref).stat().st_ino == inode
+    blobs.path(ref).write_bytes(b"XXXXXX bytes")  # same size, wrong bytes
+    again = blobs.put_bytes(b"latent bytes", "scratch", ".npy")
+    assert blobs.get_bytes(again) == b"latent bytes" and blobs.path(again).stat().st_ino != inode

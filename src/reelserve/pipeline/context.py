@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from reelserve.core.errors import NotFound, StorageError
-from reelserve.core.records import Artifact, BlobRef, GenerationSpec, Job, StageRecord
+from reelserve.core.records import Artifact, BlobRef, GenerationSpec, Job, StageRecord, StageStatus
 from reelserve.pipeline.progress import NullProgress, ProgressSink
 from reelserve.store.base import BlobStore, Store
 
@@ -57,6 +57,8 @@ class StageContext:
     #: Arrays this run wrote, by blob sha256, so a later stage of the same run reads them from
     #: memory instead of reading and re-hashing the blob (bounded by ``MEMO_BYTES``).
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: The job's artifacts by name, read on first use and then kept current by `checkpoint`.
+    _artifacts: dict[str, Artifact] | None = field(default=None, repr=False)
 
     def job_stamp(self) -> dict[str, float] | None:
         """``job_timings`` for a DONE checkpoint: the stage's job timestamp, when this segment is
@@ -87,11 +89,24 @@ class StageContext:
         now = time.time()
         return Artifact(self.job.id, name, ref, now, None if final else now + self.scratch_ttl_s)
 
+    def checkpoint(self, stage: str, segment: int, status: StageStatus, **kwargs: Any) -> StageRecord:
+        """``Store.checkpoint`` for this job, keeping `records` and the artifacts this run sees
+        current: while the runner holds the lease nothing else writes the job's stages, so a run
+        reads them once instead of before every segment. Stages checkpoint through here only."""
+        record = self.store.checkpoint(self.job.id, stage, segment, status, **kwargs)
+        self.records[(stage, segment)] = record
+        if self._artifacts is not None:
+            self._artifacts.update((a.name, a) for a in kwargs.get("artifacts", ()))
+        return record
+
+    def artifacts(self) -> dict[str, Artifact]:
+        """The job's recorded artifacts by name (read once per run; see `checkpoint`)."""
+        if self._artifacts is None:
+            self._artifacts = {a.name: a for a in self.store.get_artifacts(self.job.id)}
+        return self._artifacts
+
     def find_artifact(self, name: str) -> Artifact | None:
-        for art in self.store.get_artifacts(self.job.id):
-            if art.name == name:
-                return art
-        return None
+        return self.artifacts().get(name)
 
     def read_verified(self, ref: BlobRef) -> bytes:
         """A blob's bytes, checked against its recorded sha256 (a corrupt checkpoint is not used)."""

@@ -99,7 +99,6 @@ def _run_segment(
     ctx: StageContext, seg: Segment, n_segments: int, model: WanT2V, t_load: float, threads: int
 ) -> None:
     spec = ctx.spec
-    job_id = ctx.job.id
     label = f"denoise {seg.index + 1}/{n_segments}" if n_segments > 1 else "denoise"
     t0 = time.perf_counter()
     cond = model.encode_text([spec.prompt], [spec.negative_prompt], spec.guidance_scale)
@@ -121,8 +120,7 @@ def _run_segment(
             t2 = time.perf_counter()
             ref = ctx.blobs.put_bytes(model.dump_state(state), "scratch", suffix=".pt")
             done_frac = (seg.index + state.step / state.total) / n_segments
-            ctx.store.checkpoint(
-                job_id,
+            ctx.checkpoint(
                 "generate",
                 seg.index,
                 StageStatus.RUNNING,
@@ -147,8 +145,7 @@ def _run_segment(
     frames_sha = sha256_bytes(frames.data)
     frames_ref = ctx.put_array(frames)
     latents_ref = ctx.put_array(state.latents.cpu().numpy())
-    ctx.store.checkpoint(
-        job_id,
+    ctx.checkpoint(
         "generate",
         seg.index,
         StageStatus.DONE,

@@ -226,10 +226,11 @@ class JobRunner:
             device=self.device,
         )
         stages = stages_for(job.kind)
+        # Read once: stage functions checkpoint through `ctx.checkpoint`, which keeps it current.
+        ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
         for s_index, stage in enumerate(stages):
             n_segments = stage.segments(ctx)
             for segment in range(n_segments):
-                ctx.records = {(r.stage, r.segment): r for r in self.store.get_stages(job.id)}
                 rec = ctx.record(stage.name, segment)
                 if rec is not None and rec.status is StageStatus.DONE:
                     continue

@@ -81,8 +81,7 @@ def _encode(ctx: StageContext, segment: int) -> None:
     gen = ctx.record("generate", 0)
     one_segment = n_segments == 1 and gen is not None and "frames_sha256" in gen.state
     ctx.progress.stage_finished("encode")
-    ctx.store.checkpoint(
-        ctx.job.id,
+    ctx.checkpoint(
         "encode",
         segment,
         StageStatus.DONE,
@@ -125,7 +124,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 def _pictures(ctx: StageContext, video_path: Path) -> tuple[dict[str, Artifact], dict[str, int]]:
     """The thumbnail and spritesheet the encode stage made — or, for a job encoded before the encode
     stage made them, decoded from the video now."""
-    arts = {a.name: a for a in ctx.store.get_artifacts(ctx.job.id)}
+    arts = ctx.artifacts()
     enc = ctx.record("encode", 0)
     grid = None if enc is None else enc.state.get("spritesheet")
     if grid is not None and "thumbnail" in arts and "spritesheet" in arts:
@@ -158,7 +157,7 @@ def _finalize(ctx: StageContext, segment: int) -> None:
     job = ctx.store.get_job(ctx.job.id) or ctx.job
     manifest = build_manifest(
         job,
-        ctx.store.get_stages(ctx.job.id),
+        sorted(ctx.records.values(), key=lambda r: (r.stage, r.segment)),
         weights_hash=model.weights_hash,
         outputs=outputs,
         frames_sha256=enc.state["frames_sha256"],
@@ -179,8 +178,7 @@ def _finalize(ctx: StageContext, segment: int) -> None:
         out = Path(ctx.job.output_path)
         _copy_atomic(video_path, out)
         _copy_atomic(ctx.blobs.path(mref), out.with_suffix(".manifest.json"))
-    ctx.store.checkpoint(
-        ctx.job.id,
+    ctx.checkpoint(
         "finalize",
         segment,
         StageStatus.DONE,

@@ -263,14 +263,17 @@ class FsBlobStore:
     def _stored(self, area: str, path: Path, size: int) -> BlobRef | None:
         """The ref of an already stored blob with its age reset (orphan collection keys on age),
         or None when there is none. In an area that is not fsynced a stored copy may be one an OS
-        crash cut short, so there the new content is always written over it; elsewhere a copy of
-        the wrong size (a crash inside a `sync_group`) is written over too. An `unsynced` write
-        keeps a copy of the right size as well (it may be another job's sealed final, which must not
-        be replaced by unsynced bytes); the `seal` that must follow checks its bytes."""
-        if area not in self.sync_areas:
-            return None
+        crash cut short or garbled, so there it is kept only when its bytes still hash to its name
+        (reading a file just written costs far less than renaming over it: ext4 flushes the new
+        file's data on a rename that replaces one, 3.4 ms against 0.015 ms for a fresh name here);
+        elsewhere a copy of the wrong size (a crash inside a `sync_group`) is written over. An
+        `unsynced` write keeps a copy of the right size as well (it may be another job's sealed
+        final, which must not be replaced by unsynced bytes); the `seal` that must follow checks
+        its bytes."""
         try:
             if path.stat().st_size != size:
+                return None
+            if area not in self.sync_areas and not _intact(path):
                 return None
             os.utime(path)
             return self._ref(area, path)
@@ -332,6 +335,12 @@ def _sha256_of(fh: BinaryIO) -> str:
     while block := fh.read(BLOCK_SIZE):
         digest.update(block)
     return digest.hexdigest()
+
+
+def _intact(path: Path) -> bool:
+    """Whether a stored blob's bytes hash to the sha256 its name carries."""
+    with open(path, "rb") as fh:
+        return _sha256_of(fh) == path.name[:64]
 
 
 def _hash_and_sync(path: Path, sync: bool) -> str:

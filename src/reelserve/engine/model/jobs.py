@@ -67,8 +67,8 @@ def _save_checkpoint(
     """The solver state after ``step`` (periodic, or at a preemption: ``state["preempted_at"]``)."""
     t0 = time.perf_counter()
     ref = ctx.blobs.put_bytes(blob, "scratch", suffix=".pt")
-    ctx.store.checkpoint(
-        ctx.job.id, "generate", seg.index, StageStatus.RUNNING,
+    ctx.checkpoint(
+        "generate", seg.index, StageStatus.RUNNING,
         state={**state, "step": step, "ckpt": ref.sha256},
         artifacts=[ctx.artifact(f"ckpt/{seg.index}", ref)],
         job_progress=0.9 * (seg.index + step / ctx.spec.steps) / n,
@@ -98,8 +98,8 @@ def _save_done(
         "max_batch": item.max_batch, "preemptions": facts["preempted_before"] + item.preemptions,
         "steps_run": item.steps_run,
     }  # fmt: skip
-    ctx.store.checkpoint(
-        ctx.job.id, "generate", seg.index, StageStatus.DONE, output_sha256=sha, state=state, artifacts=arts,
+    ctx.checkpoint(
+        "generate", seg.index, StageStatus.DONE, output_sha256=sha, state=state, artifacts=arts,
         job_progress=0.9 * (seg.index + 1) / n, timings={**timings, "io": time.perf_counter() - t0},
     )  # fmt: skip
 

@@ -93,7 +93,7 @@ def _run(ctx: StageContext, segment: int) -> None:
             return
         last_write[video] = now
         state = {"video": videos[video], "chunks_done": chunks_done, "chunks": chunks}
-        ctx.store.checkpoint(ctx.job.id, STAGE, video, StageStatus.RUNNING, state=state)
+        ctx.checkpoint(STAGE, video, StageStatus.RUNNING, state=state)
 
     def on_result(result: dict[str, Any]) -> None:
         ctx.check()  # cancellation or a lost lease stops the analysis between videos
@@ -114,8 +114,7 @@ def _record(ctx: StageContext, index: AnalysisIndex | None, result: dict[str, An
     if index is not None:
         index.put(f"{ctx.job.id}/{i}", result, job_id=ctx.job.id, frame_vectors=vectors)
     failed = result["status"] == "failed"
-    ctx.store.checkpoint(
-        ctx.job.id,
+    ctx.checkpoint(
         STAGE,
         i,
         StageStatus.FAILED if failed else StageStatus.DONE,
