@@ -125,6 +125,29 @@ def test_a_job_waits_for_the_disk_once(
     assert store.get_job(job.id).timings["finished"] > 0  # type: ignore[union-attr]
 
 
+def test_a_run_reads_its_stages_and_artifacts_once(
+    store: SqlStore, blobs: FsBlobStore, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stages checkpoint through the context, which keeps the run's records and artifacts current,
+    so a run reads each once (it read the stages before every segment, and finalize read both
+    again); the manifest's timings still match the stored stage rows."""
+    from reelserve.pipeline.manifest import timing_split
+
+    calls: list[str] = []
+    for name in ("get_stages", "get_artifacts"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda job_id, _n=name, _r=real: (calls.append(_n), _r(job_id))[1])
+    job, _ = submit_generation(store, tiny_spec(num_frames=17, segment_frames=9))
+    assert _run_all(store, runner, job.id) is JobStatus.SUCCEEDED
+    assert calls.count("get_stages") == 1 and calls.count("get_artifacts") == 1
+    monkeypatch.undo()
+    rows = [r for r in store.get_stages(job.id) if r.stage != "finalize"]
+    assert len([r for r in rows if r.stage == "generate"]) > 1  # several segments ran
+    manifest_ref = {a.name: a for a in store.get_artifacts(job.id)}["manifest"].blob
+    manifest = json.loads(blobs.get_bytes(manifest_ref))
+    assert manifest["timings_s"] == pytest.approx(timing_split(rows))
+
+
 def test_a_final_an_os_crash_broke_makes_the_encode_run_again(
     store: SqlStore, blobs: FsBlobStore, runner: JobRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
