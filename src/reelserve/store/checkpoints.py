@@ -26,6 +26,24 @@ from reelserve.store.schema import artifacts, stages
 __all__ = ["upsert_artifacts", "upsert_stage"]
 
 _ARTIFACT_FIELDS = ("sha256", "size", "area", "path", "created_at", "expires_at")
+_UPDATED = ("status", "attempt", "output_sha256", "state", "timings", "error_code", "updated_at")
+
+
+_KEY = (
+    stages.c.job_id == sa.bindparam("k_job"),
+    stages.c.stage == sa.bindparam("k_stage"),
+    stages.c.segment == sa.bindparam("k_segment"),
+)
+# Built once with bound parameters, like the store's other per-job statements (building a statement
+# and its cache key cost more Python than SQLite takes to run it; a job runs these at every checkpoint).
+_STAGE_ROW = sa.select(stages).where(*_KEY)
+_STAGE_INSERT = sa.insert(stages)
+_STAGE_UPDATE = (
+    sa.update(stages)
+    .where(*_KEY)
+    .values({col: sa.bindparam(f"v_{col}", type_=stages.c[col].type) for col in _UPDATED})
+    .returning(*stages.c)
+)
 
 
 def upsert_stage(
@@ -43,8 +61,8 @@ def upsert_stage(
 ) -> StageRecord:
     """Insert or update one stage row (see the module docstring for the merge rules)."""
     status = StageStatus(status)
-    pk = (stages.c.job_id == job_id, stages.c.stage == stage, stages.c.segment == segment)
-    old = conn.execute(sa.select(stages).where(*pk)).first()
+    key = {"k_job": job_id, "k_stage": stage, "k_segment": segment}
+    old = conn.execute(_STAGE_ROW, key).first()
     if old is None:
         values: dict[str, Any] = {
             "job_id": job_id,
@@ -58,23 +76,19 @@ def upsert_stage(
             "error_code": error_code,
             "updated_at": now,
         }
-        conn.execute(sa.insert(stages).values(values))
+        conn.execute(_STAGE_INSERT, values)
         return stage_from_row(values)
     started = status is StageStatus.RUNNING and old.status != StageStatus.RUNNING.value
-    row = conn.execute(
-        sa.update(stages)
-        .where(*pk)
-        .values(
-            status=status.value,
-            attempt=old.attempt + (1 if started else 0),
-            output_sha256=output_sha256 if output_sha256 is not None else old.output_sha256,
-            state=dict(state) if state is not None else old.state,
-            timings=add_seconds(old.timings or {}, timings),
-            error_code=error_code,
-            updated_at=now,
-        )
-        .returning(*stages.c)
-    ).one()
+    new = {
+        "status": status.value,
+        "attempt": old.attempt + (1 if started else 0),
+        "output_sha256": output_sha256 if output_sha256 is not None else old.output_sha256,
+        "state": dict(state) if state is not None else old.state,
+        "timings": add_seconds(old.timings or {}, timings),
+        "error_code": error_code,
+        "updated_at": now,
+    }
+    row = conn.execute(_STAGE_UPDATE, {**key, **{f"v_{col}": value for col, value in new.items()}}).one()
     return stage_from_row(row._mapping)
 
 

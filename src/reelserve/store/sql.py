@@ -78,6 +78,22 @@ def open_store(url: str) -> SqlStore:
     return SqlStore(engine)
 
 
+_JOB_UPDATES: dict[frozenset[str], Any] = {}
+
+
+def _job_update(columns: frozenset[str]) -> Any:
+    """``UPDATE jobs SET <columns> WHERE id = :job_id`` with bound values (``v_<column>``), built
+    once per set of columns (a checkpoint sets one of a few sets: progress, timings, a finish)."""
+    if columns not in _JOB_UPDATES:
+        bound = {col: sa.bindparam(f"v_{col}", type_=jobs.c[col].type) for col in sorted(columns)}
+        _JOB_UPDATES[columns] = sa.update(jobs).where(jobs.c.id == sa.bindparam("job_id")).values(bound)
+    return _JOB_UPDATES[columns]
+
+
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"v_{col}": value for col, value in values.items()}
+
+
 class SqlStore:
     """``Store`` over a migrated SQLAlchemy engine (see ``reelserve.store.base.Store``)."""
 
@@ -315,7 +331,8 @@ class SqlStore:
             if finish and current.status not in _FINAL:  # a cancel that landed first stands
                 values.update(_finished(JobStatus.SUCCEEDED, values.get("timings", current.timings), now))
             if values:
-                conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values, updated_at=now))
+                values["updated_at"] = now
+                conn.execute(_job_update(frozenset(values)), {"job_id": job_id, **_bound(values)})
             return record
 
     # -- artifacts and retention --------------------------------------------------------------
