@@ -107,3 +107,11 @@ def test_sql_mistakes_are_not_retryable(store: SqlStore) -> None:
     with pytest.raises(sa.exc.DBAPIError) as info, transaction(store.engine, write=False) as conn:
         conn.execute(sa.text("SELECT * FROM no_such_table"))
     assert not isinstance(info.value, StorageError)
+
+
+def test_job_status_reads_the_status_alone(store: SqlStore) -> None:
+    job, _ = store.create_job(project="p", kind="t2v", spec={})
+    assert store.job_status(job.id) is JobStatus.QUEUED
+    store.update_job(job.id, status=JobStatus.CANCELLED)
+    assert store.job_status(job.id) is JobStatus.CANCELLED
+    assert store.job_status("no-such-job") is None

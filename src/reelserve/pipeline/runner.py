@@ -208,8 +208,8 @@ class JobRunner:
             if now - last[0] < STATUS_EVERY_S:  # a status read per step is cheap, not per millisecond
                 return
             last[0] = now
-            current = self.store.get_job(job_id)
-            if current is None or current.status is JobStatus.CANCELLED:
+            status = self.store.job_status(job_id)
+            if status is None or status is JobStatus.CANCELLED:
                 raise Cancelled(f"job {job_id} was cancelled")
 
         return check

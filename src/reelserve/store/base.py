@@ -83,6 +83,10 @@ class Store(Protocol):
 
     def get_job(self, job_id: str) -> Job | None: ...
 
+    def job_status(self, job_id: str) -> JobStatus | None:
+        """The job's status alone; None when there is no such job."""
+        ...
+
     def list_jobs(
         self,
         *,
