@@ -107,3 +107,15 @@ def test_delivery_is_drawn_by_how_many_chunks_were_handed_back_together() -> Non
     assert cost.deliver_ms(None, 2) == 9.0
     with pytest.raises(InvalidInput, match="deliver"):
         ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": []}})
+
+
+def test_a_hand_back_of_k_chunks_is_drawn_whole_in_reply_order() -> None:
+    # two measured hand-backs of 2 chunks: (9, 10) and (20, 21); never one of each
+    cost = ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": [5.0], "2": [9.0, 10.0, 20.0, 21.0]}})
+    rng = np.random.default_rng(3)
+    drawn = {cost.deliver_group_ms(2, rng) for _ in range(100)}
+    assert drawn == {(9.0, 10.0), (20.0, 21.0)}
+    assert cost.deliver_group_ms(1, rng) == (5.0,)
+    # beyond the measured sizes: one ``deliver_ms`` draw each (a 2-chunk sample + the medians' slope, 10)
+    assert {v for _ in range(50) for v in cost.deliver_group_ms(3, rng)} == {19.0, 20.0, 30.0, 31.0}
+    assert cost.deliver_group_ms(2) == (15.0, 15.0)  # without a generator: the median each

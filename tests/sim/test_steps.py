@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -138,3 +139,16 @@ def test_a_request_made_during_a_step_is_read_and_starts_its_wait_at_the_steps_e
     w.forward_start = w.busy_until = 0.20  # an idle worker reads at once
     s.ready_at = 0.15
     assert _seen(w, s, 0.25) == 0.15
+
+
+def test_chunks_finished_together_are_delivered_by_one_measured_hand_back() -> None:
+    # hand-backs of 2 measured as (5, 6) and (30, 31) ms: the two chunks of a step come back 1 ms
+    # apart (plus the 2-ms export between them), never 25 — whatever the seed
+    cost = _path(deliver_ms={"1": [5.0], "2": [5.0, 6.0, 30.0, 31.0]})
+    specs = tuple(SessionSpec(i, 0.0, (Segment(2, 0.0),)) for i in "ab")
+    workload = Workload("t", specs, (), 1e-3, 60.0)
+    cluster = replace(CLUSTER, coalesce_wait_s=0.005)  # both arrive at 0 and start together
+    for seed in range(6):
+        _, world = run_streaming(workload, cluster, resolve_policy("continuous"), seed=seed, cost=cost)
+        first = sorted(world.metrics.ttff_s)
+        assert first[1] - first[0] == pytest.approx(0.003)

@@ -184,7 +184,9 @@ def measure_chunk_path(
     ``encode_ms``: its fMP4 segment; ``request_ms``: the next request to the worker's poll;
     ``open_ms``: a new session's record and prompt encoding on the worker, before its first chunk;
     ``deliver_ms[k]``: reply + encode of each of k chunks handed back together, encoded concurrently on
-    ``encode_threads`` threads as the session manager's pool does (``ManagerConfig.encode_threads``).
+    ``encode_threads`` threads as the session manager's pool does (``ManagerConfig.encode_threads``) —
+    each hand-back's k chunks in reply order, one hand-back after another, so the simulator can draw a
+    whole hand-back (``ChunkCost.deliver_group_ms``).
     """
     if max_batch < 1 or rounds < 1:
         raise InvalidInput("the chunk-path profile needs max_batch >= 1 and rounds >= 1")

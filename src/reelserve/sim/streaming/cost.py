@@ -16,7 +16,8 @@ also carries a ``ChunkPath``: *samples* of every part of a chunk's way through t
 each batched decode, admitting a chunk, its state export and reply on the worker, the reply to the
 driver, the fMP4 encode, the next request to the worker. Given a seeded generator, ``step_ms``,
 ``decode_ms`` and the rest then draw one sample each call (with replacement), so the simulated worker
-has the measured service-time variance; without one they return the medians.
+has the measured service-time variance; without one they return the medians. The deliveries of the
+chunks handed back together are drawn as one measured hand-back (``deliver_group_ms``), not one by one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class ChunkPath:
     encode: Samples  #: its fMP4 segment, off the worker
     request: Samples  #: the next chunk's request to the worker
     open: Samples = ()  #: a new session on the worker: its record and prompt encoding (first chunk)
-    deliver: tuple[Samples, ...] = ()  #: reply + encode of each of k = 1, 2, ... chunks handed back together
+    #: reply + encode of each of k = 1, 2, ... chunks handed back together: for k, the k chunks of one
+    #: hand-back in reply order, hand-back after hand-back (so consecutive runs of k are one group)
+    deliver: tuple[Samples, ...] = ()
 
     def __post_init__(self) -> None:
         groups = (*self.step, *self.decode, self.admit, self.finish, self.reply, self.encode, self.request)
@@ -200,6 +203,20 @@ class ChunkCost:
         if self.path.deliver:
             return self.scale * _draw_at(self.path.deliver, together, rng)
         return self.scale * (_draw(self.path.reply, rng) + _draw(self.path.encode, rng))
+
+    def deliver_group_ms(self, together: int, rng: np.random.Generator | None = None) -> tuple[float, ...]:
+        """``deliver_ms`` for each of ``together`` chunks handed back at once, in hand-back order. With a
+        generator and a measured group of that size, ONE measured hand-back is drawn whole: its chunks
+        met the same moment of the machine and of the encode pool, so their deliveries lie much closer
+        together than independent draws would put them (which decides whether they come back within
+        the batcher's wait for company). Otherwise, one ``deliver_ms`` each."""
+        path = self.path
+        if rng is not None and path is not None and together <= len(path.deliver):
+            samples = path.deliver[together - 1]
+            if len(samples) % together == 0:
+                g = int(rng.integers(len(samples) // together)) * together
+                return tuple(self.scale * v for v in samples[g : g + together])
+        return tuple(self.deliver_ms(rng, together) for _ in range(together))
 
     def open_ms(self, rng: np.random.Generator | None = None) -> float:
         """From a new session's ``open`` being answered to its first request in the batcher: the answer's
