@@ -7,8 +7,7 @@ bracketed by a profile taken right before and one right after it, each a few sec
   the code behind ``reelserve profile --chunk-path`` (``engine.model.chunk_profile``): the engine's own
   per-chunk path — its ``Batcher`` (admit, ``step_many``, batched decode), the worker's state export
   and pickled reply, the reply over a pipe to the driver's event loop, the fMP4 ``encode_segment``,
-  the next request — as samples, at the trace's chunk size, running sets 1..max_batch (with
-  ``--bare`` also the bare ``measure_point`` rows, ``reelserve profile`` without ``--chunk-path``);
+  the next request — as samples, at the trace's chunk size, running sets 1..max_batch;
 - an engine run plays the trace on a ``SessionManager`` with one CPU model worker (max batch 4, no
   rebalancing, no offload), sessions created and subscribed at their arrival times through its Python
   API (no HTTP), each asking for its next chunk as soon as the last is delivered; latency = chunk
@@ -23,7 +22,10 @@ one run; it is reported as ``continuous_pooled_draws``). Nothing of the engine r
 simulator. Per round: sim/engine at p50 and p99 (first chunks excluded on both sides: TTFF), the
 median of the simulated runs' percentiles; the engine's own step and decode times over the profile's
 (``engine_over_profile``: where the machine under the engine moved from the profile's); and a
-*diagnostic*, not a calibration: the cost scaled so the simulated worker is as busy as the engine's was.
+*diagnostics*, not calibrations (they read the engine run, so they are never the prediction): the cost
+scaled so the simulated worker is as busy as the engine's was (``diagnostic_busy_scale``), and scaled by
+``engine_over_profile.worker`` (``diagnostic_speed_scale``: the ratio had the profile been taken on the
+engine run's machine).
 
 The verdict (``verdict``, declared before any figure of it was seen): the goal is met in a run when
 the median over all its rounds (≥ 5, none left out) of the per-round ratio is within 10% at p50 and at
@@ -32,7 +34,7 @@ worker had its core (CPU ≥ 85% of its busy wall time); steady rounds are repor
 
     .venv/bin/python -m benchmarks.sim_fidelity [--repeats 5] [--sessions 4] [--chunks 16]
         [--stagger-s 1] [--size 64x64] [--chunk-frames 8] [--steps 2] [--path-rounds 8]
-        [--sim-seeds 5] [--bare] [--json OUT]
+        [--sim-seeds 5] [--json OUT]
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from dataclasses import replace
 from itertools import pairwise
@@ -58,7 +59,6 @@ from reelserve.sim.streaming import ChunkCost, run_streaming
 from reelserve.sim.workload import Workload
 
 TraceRow = tuple[str, float, int]  #: session id, arrival (s), chunks
-COLUMNS = ("continuous_chunk_path", "continuous_bare_profile", "chunk_level", "diagnostic_busy_scale")
 
 
 def make_trace(sessions: int, chunks: int, stagger_s: float) -> list[TraceRow]:
@@ -82,19 +82,6 @@ class Profiler:
         self.args = args
         self.model = load_model("tiny-wan", device="cpu")
 
-    def measure(self, repeats: int = 5) -> list[dict[str, Any]]:
-        """The rows ``reelserve profile`` writes, at the trace's chunk size, batch 1..max_batch."""
-        from reelserve.models.profile import Point, measure_point
-
-        a = self.args
-        points = [Point(a.width, a.height, a.chunk_frames + 1, b) for b in range(1, a.max_batch + 1)]
-        with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
-            measure_point(self.model, points[0], steps=2, repeats=1, workdir=Path(tmp))  # warm-up
-            return [
-                measure_point(self.model, p, steps=max(2, a.steps), repeats=repeats, workdir=Path(tmp))
-                for p in points
-            ]
-
     def measure_path(self) -> dict[str, Any]:
         """What ``reelserve profile --chunk-path`` writes: samples of the engine's per-chunk path."""
         from reelserve.engine.model.chunk_profile import measure_chunk_path
@@ -104,17 +91,6 @@ class Profiler:
         spec = SessionSpec("fidelity profile", width=a.width, height=a.height, chunk_frames=a.chunk_frames,
                            steps=a.steps)  # fmt: skip
         return measure_chunk_path(self.model, spec, max_batch=a.max_batch, rounds=a.path_rounds)
-
-
-def mean_rows(*runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Row-wise mean of the timing fields of several measurements of the same points."""
-    out = []
-    for rows in zip(*runs, strict=True):
-        row = dict(rows[0])
-        for key in ("step_ms", "vae_decode_ms", "encode_ms", "text_ms"):
-            row[key] = round(float(np.mean([r[key] for r in rows])), 3)
-        out.append(row)
-    return out
 
 
 async def _engine(args: argparse.Namespace, trace: list[TraceRow]) -> dict[str, Any]:
@@ -277,16 +253,10 @@ def compare(engine: dict[str, Any], sims: list[dict[str, Any]]) -> dict[str, Any
 
 
 def profile_slice(args: argparse.Namespace, profiler: Profiler) -> dict[str, Any]:
-    """One profile slice between two engine runs: the chunk path (and, with ``--bare``, the bare rows)."""
+    """One profile slice between two engine runs: the engine's chunk path, timed on the engine's code."""
     t0, load = time.monotonic(), os.getloadavg()[0]
     path = profiler.measure_path()
-    bare = profiler.measure() if args.bare else None
-    return {
-        "load_avg_1min": round(load, 2),
-        "wall_s": round(time.monotonic() - t0, 1),
-        "path": path,
-        "bare": bare,
-    }
+    return {"load_avg_1min": round(load, 2), "wall_s": round(time.monotonic() - t0, 1), "path": path}
 
 
 def drift(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
@@ -381,24 +351,31 @@ def one_round(
         },
         "continuous_chunk_path": compare(engine, step),
         "continuous_pooled_draws": compare(engine, mixed),
-        "diagnostic_busy_scale": {
-            "scale": round(busy, 3),
-            **compare(
-                engine,
-                [
-                    simulate(args, trace, replace(c, scale=busy), "static+continuous", s)
-                    for c in costs
-                    for s in seeds
-                ],
-            ),
-        },
+        "diagnostic_busy_scale": scaled(args, trace, engine, costs, busy),
     }
-    if before["bare"] is not None and after["bare"] is not None:
-        rows = mean_rows(before["bare"], after["bare"])
-        bare = ChunkCost.from_measurements(rows, args.width, args.height, args.chunk_frames + 1, args.steps)
-        out["continuous_bare_profile"] = compare(engine, [simulate(args, trace, bare, "static+continuous")])
-        out["chunk_level"] = compare(engine, [simulate(args, trace, bare, "static+coalescing")])
+    # the second diagnostic (it reads the engine run too): the cost scaled by how much slower or faster
+    # the engine's own steps and decodes ran than the profile's (``engine_over_profile.worker``) — the
+    # ratio the simulator would get had the profile been taken on the engine run's machine
+    speed = out["engine_over_profile"]["worker"]
+    if speed:
+        out["diagnostic_speed_scale"] = scaled(args, trace, engine, costs, speed)
     return out
+
+
+def scaled(
+    args: argparse.Namespace,
+    trace: list[TraceRow],
+    engine: dict[str, Any],
+    costs: list[ChunkCost],
+    scale: float,
+) -> dict[str, Any]:
+    """A diagnostic column: the round's costs times ``scale``, simulated and compared as the prediction is."""
+    runs = [
+        simulate(args, trace, replace(c, scale=scale), "static+continuous", s)
+        for c in costs
+        for s in range(args.sim_seeds)
+    ]
+    return {"scale": round(scale, 3), **compare(engine, runs)}
 
 
 def is_steady(x: dict[str, Any]) -> bool:
@@ -461,7 +438,6 @@ def main() -> None:
     ap.add_argument("--path-rounds", type=int, default=8, help="chunk-path profile rounds per batch size")
     ap.add_argument("--sim-seeds", type=int, default=5, help="seeded simulator runs per slice and round")
     ap.add_argument("--repeats", type=int, default=5, help="engine runs (rounds), each between two slices")
-    ap.add_argument("--bare", action="store_true", help="also the bare profile and chunk-level columns")
     ap.add_argument("--json", default=None, help="write the figures here too")
     args = ap.parse_args()
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
@@ -480,17 +456,29 @@ def main() -> None:
         brief = {k: v for k, v in rounds[-1].items() if k not in skip}
         brief["engine"] = {k: v for k, v in brief["engine"].items() if k != "timeline"}
         print(f"round {r + 1}:", json.dumps(brief), flush=True)
+    diagnostic = {  # medians over the rounds of the diagnostic columns: not the rule
+        name: {
+            q: round(float(np.median([x[name][q]["ratio"] for x in rounds if name in x])), 3)
+            for q in ("p50", "p99")
+        }
+        for name in ("diagnostic_busy_scale", "diagnostic_speed_scale")
+        if any(name in x for x in rounds)
+    }
     result = {
         "trace": trace,
         "args": vars(args),
         "verdict": verdict(rounds),
         "verdict_pooled_draws": verdict(rounds, "continuous_pooled_draws"),
+        "diagnostic_medians": diagnostic,
         "slices": slices,
         "rounds": rounds,
     }
-    print(
-        json.dumps({"verdict": result["verdict"], "pooled_draws": result["verdict_pooled_draws"]}, indent=2)
-    )
+    brief = {
+        "verdict": result["verdict"],
+        "pooled_draws": result["verdict_pooled_draws"],
+        "diagnostic": diagnostic,
+    }
+    print(json.dumps(brief, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
