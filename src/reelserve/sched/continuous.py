@@ -14,6 +14,10 @@ step the worker asks ``plan_step``:
 3. an empty running set starts the batch of the most urgent waiting request's key that
    ``batching.form_batches`` declares ready (full, waited ``max_wait_s``, or a deadline near);
    otherwise ``wake_at`` says when to look again.
+
+"Most urgent" is ``ordering``'s rule (``sched.ordering``, default ``edf``). With ``streams-first`` a
+session's opening chunk (``RequestView.opening``) yields to streaming chunks while it has been queued
+less than ``OPENING_HOLD_S``: it joins a running set only if room is left after them.
 """
 
 from __future__ import annotations
@@ -71,11 +75,13 @@ def plan_step(
     max_batch: int = 4,
     max_wait_s: float = 0.01,
     preempt: bool = True,
+    ordering: str = "edf",
 ) -> StepPlan:
-    """Plan the next step of one worker from its running set and its queue."""
+    """Plan the next step of one worker from its running set and its queue, most urgent first by the
+    ``ordering`` rule (a name in ``sched.ordering.ORDERINGS``; unknown names raise ``UnknownName``)."""
     if max_batch < 1:
         raise InvalidInput("max_batch must be >= 1", param="max_batch")
-    order = order_requests(waiting, now, "edf").request_ids
+    order = order_requests(waiting, now, ordering).request_ids
     by_id = {w.id: w for w in waiting}
     victims: tuple[str, ...] = ()
     interactive = [by_id[i] for i in order if by_id[i].priority is Priority.INTERACTIVE]
@@ -96,10 +102,13 @@ def plan_step(
     queue = [*waiting, *(r for r in running if r.id in victims)]
     if not queue:
         return StepPlan(victims, (), None, None, "idle")
-    head_id = order_requests(queue, now, "edf").request_ids[0]
-    head_key = next(q for q in queue if q.id == head_id).batch_key
-    plan = form_batches([q for q in queue if q.batch_key == head_key], now, max_batch, max_wait_s)
-    first = next(b for b in plan.batches if head_id in b.request_ids)
+    in_queue = {q.id: q for q in queue}
+    ranked = [in_queue[i] for i in order_requests(queue, now, ordering).request_ids]
+    head_key = ranked[0].batch_key
+    # the rule picks the members (form_batches would take its own EDF order); form_batches decides
+    # whether they start now -- for "edf" these are the very members of its first batch
+    members = [q for q in ranked if q.batch_key == head_key][:max_batch]
+    first = form_batches(members, now, max_batch, max_wait_s).batches[0]
     if not first.ready:
         return StepPlan(victims, (), None, first.dispatch_at, "waiting")
     # preempted requests chosen again simply keep running (neither preempted nor admitted)
