@@ -5,8 +5,8 @@ split text / denoise / VAE decode / encode / storage, the wall time from claim t
 engine overhead = wall − (model + encode): everything that is neither the model nor the codec
 (metadata transactions, checkpoints, hashing, thumbnails, manifest). Goal: ≤ 5 %.
 
-Each size runs its jobs one after another in one data directory, as a worker does: the store is
-opened once (like the model's weights, it is loaded per worker, not per job). The first job of a
+Each size runs its jobs one after another in one data directory with one runner, as a worker does:
+the store is opened once (like the model's weights, it is loaded per worker, not per job). The first job of a
 size is a warm-up and is also reported on its own ("cold": fresh store, SQL statements not yet
 compiled, codec tables not yet built) — what a one-off `reelserve generate` process pays.
 
@@ -29,9 +29,8 @@ from reelserve.pipeline.runner import JobRunner
 from reelserve.pipeline.submit import submit_generation
 
 
-def run_once(dd: DataDir, spec: GenerationSpec) -> dict[str, float]:
+def run_once(dd: DataDir, runner: JobRunner, spec: GenerationSpec) -> dict[str, float]:
     job, _ = submit_generation(dd.store, spec)
-    runner = JobRunner(dd.store, dd.blobs)
     t0 = time.perf_counter()
     claimed = dd.store.claim_job(runner.worker_id, runner.lease_s, job_id=job.id)
     assert claimed is not None
@@ -73,9 +72,10 @@ def main() -> None:
         )
         runs = []
         with tempfile.TemporaryDirectory() as tmp, open_data_dir(Path(tmp)) as dd:
-            cold = run_once(dd, spec)  # a fresh store: the first job of a worker
+            runner = JobRunner(dd.store, dd.blobs)  # one per worker, as `reelserve worker` runs it
+            cold = run_once(dd, runner, spec)  # a fresh store: the first job of a worker
             for _ in range(args.repeats):
-                runs.append(run_once(dd, spec))
+                runs.append(run_once(dd, runner, spec))
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         share = 100 * med["overhead"] / med["wall"]
         keys = ("text", "denoise", "vae_decode", "encode", "io", "wall", "overhead")

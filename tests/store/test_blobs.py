@@ -199,3 +199,13 @@ def test_an_intact_scratch_copy_is_kept_and_a_garbled_one_written_over(tmp_path:
     blobs.path(ref).write_bytes(b"XXXXXX bytes")  # same size, wrong bytes
     again = blobs.put_bytes(b"latent bytes", "scratch", ".npy")
     assert blobs.get_bytes(again) == b"latent bytes" and blobs.path(again).stat().st_ino != inode
+
+
+def test_a_ref_records_the_path_with_symlinks_resolved(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    blobs = FsBlobStore(tmp_path / "link")
+    ref = blobs.put_bytes(b"clip", "durable", ".mp4")
+    assert ref.path == str(blobs.path(ref).resolve()) and ref.path.startswith(str(real.resolve()))
+    assert next(blobs.iter_area("durable")) == ref

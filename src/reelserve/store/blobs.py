@@ -73,6 +73,7 @@ class FsBlobStore:
             raise UnknownName("blob area", sorted(unknown)[0], AREAS, param="sync_areas")
         self.sync_areas = frozenset(sync_areas)
         self._group = _Group()
+        self._real_areas: dict[str, str] = {}  #: area → its directory with symlinks resolved
 
     @contextmanager
     def sync_group(self) -> Iterator[None]:
@@ -236,7 +237,8 @@ class FsBlobStore:
     def _commit(self, tmp: Path, area: str, sha: str, suffix: str) -> BlobRef:
         """Rename a synced temp file to its content address (or drop it if already stored)."""
         target = self._target(area, sha, suffix)
-        if (stored := self._stored(area, target, tmp.stat().st_size)) is not None:
+        size = tmp.stat().st_size
+        if (stored := self._stored(area, target, size)) is not None:
             return stored
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +251,7 @@ class FsBlobStore:
                 _sync_dir(target.parent)
         except OSError as exc:
             raise self._write_failed(exc) from exc
-        return self._ref(area, target)
+        return self._ref(area, target, size)
 
     def _sync(self, fh: BinaryIO, area: str) -> None:
         fh.flush()
@@ -276,7 +278,7 @@ class FsBlobStore:
             if area not in self.sync_areas and not _intact(path):
                 return None
             os.utime(path)
-            return self._ref(area, path)
+            return self._ref(area, path, size)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -291,9 +293,16 @@ class FsBlobStore:
                     removed += 1
         return removed
 
-    @staticmethod
-    def _ref(area: str, path: Path) -> BlobRef:
-        return BlobRef(sha256=path.name[:64], size=path.stat().st_size, area=area, path=str(path.resolve()))
+    def _ref(self, area: str, path: Path, size: int | None = None) -> BlobRef:
+        """The ref of a stored blob at ``path`` (under this root). Its recorded path is absolute with
+        symlinks resolved; only the area directory can hold one (the fan-out directories below are
+        ours), so that is resolved once per area instead of walking every component per blob."""
+        real = self._real_areas.get(area)
+        if real is None:
+            real = self._real_areas[area] = os.path.realpath(self._area_dir(area))
+        rel = path.relative_to(self._area_dir(area))
+        size = path.stat().st_size if size is None else size
+        return BlobRef(sha256=path.name[:64], size=size, area=area, path=os.path.join(real, rel))
 
 
 class BlobWriter:
