@@ -1,9 +1,11 @@
 """The model worker's step loop: continuous batching and preemption over ``WanT2V.step_many``.
 
-Each ``tick`` asks ``sched.continuous.plan_step`` what to do at this step boundary, checkpoints the
-preempted items (``WanT2V.dump_state``: latents + solver history, so they resume without redoing a
-step), admits new ones (fresh noise, or ``load_state`` of their checkpoint), runs ONE batched
-denoising step for the running set, and decodes the items that finished (one batched VAE decode).
+Each ``tick`` asks ``sched.continuous.plan_step`` (with the batcher's ``ordering`` rule) what to do at
+this step boundary, checkpoints the preempted items (``WanT2V.dump_state``: latents + solver history,
+so they resume without redoing a step), admits new ones (fresh noise, or ``load_state`` of their
+checkpoint), runs ONE batched denoising step for the running set, and decodes the items that finished
+(one batched VAE decode). A session's first chunk is a ``WorkItem`` with ``opening=True``: under
+``streams-first`` it yields a batch slot to streaming chunks for up to ``OPENING_HOLD_S``.
 A model error fails exactly the items of the failing batch; the worker stays healthy.
 
 Every step that ran leaves a ``StepTiming`` (metadata only: sizes and wall/CPU seconds) in
@@ -26,6 +28,7 @@ from reelserve.core.errors import Cancelled, ModelError, ReelserveError
 from reelserve.core.records import Priority
 from reelserve.models.wan import DenoiseState, TextCond, WanT2V
 from reelserve.sched.continuous import plan_step
+from reelserve.sched.ordering import ORDERINGS
 from reelserve.sched.views import RequestView
 
 __all__ = ["TIMINGS_KEPT", "Batcher", "StepTiming", "WorkItem"]
@@ -60,11 +63,12 @@ class WorkItem:
     on_park: Callable[[WorkItem], None] | None = None  #: called when preempted, ``checkpoint`` set
     step_s: float = 0.0  #: wall time of the batched steps it ran in (shared with its batch)
     decode_s: float = 0.0  #: wall time of the batched VAE decode it finished in
+    opening: bool = False  #: a session's first chunk (ordering ``streams-first`` holds it back); jobs never
 
     def view(self) -> RequestView:
         return RequestView(
             self.id, self.arrival, self.priority, self.deadline, 0.0, "m",
-            self.width, self.height, self.frames, self.steps,
+            self.width, self.height, self.frames, self.steps, self.opening,
         )  # fmt: skip
 
 
@@ -85,11 +89,20 @@ class StepTiming:
 class Batcher:
     """Waiting and running items of one model worker. Not thread-safe: the worker loop owns it."""
 
-    def __init__(self, model: WanT2V, max_batch: int = 4, max_wait_s: float = 0.01, preempt: bool = True):
+    def __init__(
+        self,
+        model: WanT2V,
+        max_batch: int = 4,
+        max_wait_s: float = 0.01,
+        preempt: bool = True,
+        ordering: str = "edf",
+    ):
+        ORDERINGS.get(ordering)  # an unknown rule fails here, listing the valid ones, not at the first tick
         self.model = model
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.preempt = preempt
+        self.ordering = ordering  #: ``sched.ordering`` rule for the queue: "edf" or "streams-first"
         self.waiting: dict[str, WorkItem] = {}
         self.running: dict[str, WorkItem] = {}
         self.batch_sizes: list[int] = []  #: size of every step's batch (metrics)
@@ -125,6 +138,7 @@ class Batcher:
             max_batch=self.max_batch,
             max_wait_s=self.max_wait_s,
             preempt=self.preempt,
+            ordering=self.ordering,
         )
         for vid in plan.preempt:
             self._park(self.running.pop(vid))
@@ -223,6 +237,7 @@ class Batcher:
             "waiting": len(self.waiting),
             "steps": len(self.batch_sizes),
             "preempted": self.preempted,
+            "ordering": self.ordering,
             # per batch size: steps run, mean wall and CPU ms per step (CPU well below wall: a shared core)
             "step_ms": {
                 n: {"steps": int(c), "wall": round(1000 * w / c, 3), "cpu": round(1000 * u / c, 3)}

@@ -20,3 +20,4 @@ class ModelWorkerConfig:
     blob_root: str | None = None  #: ... writing their blobs here
     job_slots: int = 0  #: jobs run at once by this worker (their steps share its batches); 0 = none
     lease_s: float = 30.0  #: lease of a claimed job; a killed worker's jobs are re-queued after it
+    ordering: str = "edf"  #: the batcher's ``sched.ordering`` rule: "edf" or "streams-first"

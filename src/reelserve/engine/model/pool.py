@@ -35,6 +35,7 @@ class PoolConfig:
     blob_root: str | None = None
     job_slots: int = 0
     lease_s: float = 30.0
+    ordering: str = "edf"  #: each worker's batcher orders its queue by this ``sched.ordering`` rule
 
 
 class ModelPool:
@@ -59,7 +60,7 @@ class ModelPool:
         c = self.cfg
         wc = ModelWorkerConfig(
             f"mw-{n}", c.devices[n % len(c.devices)], c.model, c.max_batch, c.max_wait_s, c.preempt,
-            c.threads, c.store_url, c.blob_root, c.job_slots, c.lease_s,
+            c.threads, c.store_url, c.blob_root, c.job_slots, c.lease_s, c.ordering,
         )  # fmt: skip
         return ModelWorkerClient(wc)
 

@@ -8,7 +8,7 @@ order work finishes. Control ops are answered at once; ``chunk`` and ``clip`` wh
     chunk(sid, index)      generate chunk ``index``   export(sid)           state bytes; the worker drops it
     restore(sid, state)    take a session over        close(sid)            drop it
     clip(...)              one clip (a job's batch forward)                 stats()   drain()   ping()
-    configure(max_batch, max_wait_s, preempt)   change the batching policy
+    configure(max_batch, max_wait_s, preempt, ordering)   change the batching policy
 
 Between messages it runs ``Batcher.tick``: step-level continuous batching, so chunks of several
 sessions (and compatible clips) share each forward. SIGTERM drains: finish what runs, then exit.
@@ -33,6 +33,7 @@ from reelserve.engine.model.batcher import Batcher, WorkItem
 from reelserve.engine.model.config import ModelWorkerConfig
 from reelserve.engine.model.sessions import WorkerSession, export_state, restore_state
 from reelserve.engine.sessions.spec import SessionSpec, chunk_seed
+from reelserve.sched.ordering import ORDERINGS
 
 __all__ = ["model_worker_main"]
 
@@ -47,7 +48,7 @@ class _Worker:
         self.cfg = cfg
         self.conn = conn
         self.model = load_model(cfg.model, None, cfg.device)
-        self.batcher = Batcher(self.model, cfg.max_batch, cfg.max_wait_s, cfg.preempt)
+        self.batcher = Batcher(self.model, cfg.max_batch, cfg.max_wait_s, cfg.preempt, cfg.ordering)
         self.sessions: dict[str, WorkerSession] = {}
         self.draining = False
         self.inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()  #: from job threads
@@ -102,13 +103,17 @@ class _Worker:
         self.reply(rid, "pong")
 
     def op_configure(self, rid: int, max_batch: int | None = None, max_wait_s: float | None = None,
-                     preempt: bool | None = None) -> None:  # fmt: skip
+                     preempt: bool | None = None, ordering: str | None = None) -> None:  # fmt: skip
         """Change the batching policy at run time (benchmarks compare settings on one loaded model)."""
         b = self.batcher
+        if ordering is not None:
+            ORDERINGS.get(ordering)  # unknown: the request fails, listing the valid rules
+            b.ordering = ordering
         b.max_batch = b.max_batch if max_batch is None else max_batch
         b.max_wait_s = b.max_wait_s if max_wait_s is None else max_wait_s
         b.preempt = b.preempt if preempt is None else preempt
-        self.reply(rid, {"max_batch": b.max_batch, "max_wait_s": b.max_wait_s, "preempt": b.preempt})
+        out = {"max_batch": b.max_batch, "max_wait_s": b.max_wait_s, "preempt": b.preempt}
+        self.reply(rid, {**out, "ordering": b.ordering})
 
     def op_drain(self, rid: int) -> None:
         self.draining = True
@@ -139,6 +144,7 @@ class _Worker:
             WorkItem(
                 f"{sid}/{index}", cond, chunk_seed(spec.seed, index), spec.width, spec.height,
                 spec.gen_frames, steps or spec.steps, done, Priority.INTERACTIVE, deadline, sess.tail,
+                opening=index == 0,  # the session's first chunk (its TTFF); later ones, moved or not, are not
             )
         )  # fmt: skip
 
