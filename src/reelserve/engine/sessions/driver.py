@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from reelserve.core.errors import ReelserveError
@@ -68,7 +69,9 @@ async def offload(mgr: SessionManager, s: Session) -> None:
 def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
     views = [v for v in mgr.session_views() if v.id != s.id]
     views.append(mgr.session_view(s, worker=None, active=True))
-    decision = plan_placement(views, mgr.pool.views(), time.monotonic(), _PLACE_ONLY)
+    # place only, but a new session leaves the manager's headroom free for resident idle sessions
+    params = replace(_PLACE_ONLY, headroom=mgr.cfg.placement.headroom)
+    decision = plan_placement(views, mgr.pool.views(), time.monotonic(), params)
     return dict(decision.place).get(s.id)
 
 

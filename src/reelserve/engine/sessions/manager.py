@@ -249,6 +249,7 @@ class SessionManager:
         return SessionView(
             s.id, worker, active, max(0.001, len(s.state or b"") / 1e6), 1.0, res, s.spec.chunk_frames,
             0, times[len(times) // 2] * 1000.0 if times else None, s.idle_since,
+            s.next_index > 0,  # streaming: placed before new sessions, and headroom never holds it back
         )  # fmt: skip
 
     def session_views(self) -> list[SessionView]:
@@ -291,6 +292,8 @@ class SessionManager:
             "sessions": self.status_counts(),
             "migrations": len(self.migration_times),
             "autoscale": self.control.last_action,
+            # the closed loop's switches: the batchers' ordering rule, new sessions' placement headroom
+            "scheduling": {"ordering": self.pool.cfg.ordering, "headroom": self.cfg.placement.headroom},
         }
 
     async def worker_stats(self, timeout_s: float = 2.0) -> dict[str, Any]:
