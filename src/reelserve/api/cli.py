@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +21,8 @@ from reelserve.core.errors import InvalidInput, UnknownName
 
 if TYPE_CHECKING:
     from reelserve.engine.plan import EnginePlan
+    from reelserve.engine.sessions.manager import ManagerConfig
+    from reelserve.sched.provision.engine_config import Scheduling
 
 __all__ = ["app"]
 
@@ -75,6 +78,20 @@ def serve(
     strict: Annotated[
         bool, typer.Option("--strict", help="--plan: fail if this node falls short of the plan.")
     ] = False,
+    ordering: Annotated[
+        str | None,
+        typer.Option(
+            help="The model workers' queue order: edf, or streams-first (a session's first chunk yields "
+            "a batch slot to streaming ones for up to 2 s; the closed loop's). Default: the plan's, else edf."
+        ),
+    ] = None,
+    headroom: Annotated[
+        int | None,
+        typer.Option(
+            help="Batch slots a new session leaves free on a worker for its idle sessions' resumes "
+            "(0 = off; the closed loop's is 1). Default: the plan's, else 0."
+        ),
+    ] = None,
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -90,6 +107,7 @@ def serve(
     if engine not in ENGINES:  # before anything is configured or written
         raise UnknownName("engine", engine, list(ENGINES), param="engine")
     planned = _plan(engine, devices, plan, method, device_map, model_map, strict)
+    scheduling = _scheduling(ordering, headroom, planned)
     configure_logging(logging.INFO)
     with open_data_dir(data, store) as dd:
         root, url = dd.root, str(dd.store.engine.url.render_as_string(hide_password=False))
@@ -98,10 +116,14 @@ def serve(
         typer.echo(f"first admin key (shown once; store it now): {first}", err=True)
     settings = ApiSettings(data_dir=root, store_url=url, public_url=public_url, max_queue=max_queue)
     backend = _backend(engine, devices or "cpu", workers, url, str(root / "blobs"), planned)
+    pool = getattr(backend, "pool", None)  # model/ray: the batchers of its workers (none started yet)
+    if pool is not None:
+        pool.cfg = replace(pool.cfg, ordering=scheduling.ordering)
     backend.start()
     try:
         app_ = create_app(settings, backend if workers > 0 else None)  # no workers: ready without any
         app_.state.engine_plan = None if planned is None else planned.info()  # GET /v1/engine shows it
+        app_.state.session_config = _session_config(scheduling)
         config = uvicorn.Config(app_, host=host, port=port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         typer.echo(
@@ -155,6 +177,31 @@ def _plan(
     where = ", ".join(f"{w.model} on {w.device} ({w.gpu})" for w in planned.workers)
     typer.echo(f"plan {planned.method} of {plan}: {len(planned.workers)} model workers: {where}", err=True)
     return planned
+
+
+def _scheduling(ordering: str | None, headroom: int | None, plan: EnginePlan | None) -> Scheduling:
+    """``--ordering`` / ``--headroom`` over the plan's over the defaults (edf, 0); bad values exit 2."""
+    from reelserve.sched.provision.engine_config import Scheduling
+
+    base = Scheduling() if plan is None else plan.scheduling
+    chosen = Scheduling(
+        base.ordering if ordering is None else ordering, base.headroom if headroom is None else headroom
+    )
+    if chosen != Scheduling():
+        typer.echo(f"scheduling: ordering {chosen.ordering}, headroom {chosen.headroom}", err=True)
+    return chosen
+
+
+def _session_config(scheduling: Scheduling) -> ManagerConfig:
+    """The session manager's settings (``REELSERVE_*``) with the scheduling switches."""
+    from reelserve.engine.sessions.manager import config_from_env
+
+    cfg = config_from_env()
+    return replace(
+        cfg,
+        pool=replace(cfg.pool, ordering=scheduling.ordering),
+        placement=replace(cfg.placement, headroom=scheduling.headroom),
+    )
 
 
 def _backend(

@@ -8,6 +8,11 @@ gets one model worker per mapped device, up to its replicas. Whatever the plan a
 cannot give (a GPU type with no devices, fewer devices than replicas, a stage served elsewhere, a model
 that needs weights) is a *shortfall*: one line each, printed at start and kept in ``GET /v1/engine``;
 ``strict`` turns any shortfall into an error. Bad input raises ``InvalidInput`` (CLI exit 2).
+
+The section also names the scheduling policy the plan is made for and the switches of it the engine
+runs (``ordering``, ``headroom``; the closed loop's are ``streams-first`` and 1): ``serve --plan``
+starts with them unless ``--ordering`` / ``--headroom`` say otherwise. A plan without them (an older
+``reelserve plan``) starts with the defaults, ``edf`` and 0.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reelserve.core.errors import InvalidInput, UnknownName
 from reelserve.engine.model.client import ModelWorkerClient
 from reelserve.engine.model.pool import ModelPool, PoolConfig
-from reelserve.sched.provision.engine_config import ENGINE_MODELS, ElsewhereStage, WorkerGroup
+from reelserve.sched.provision.engine_config import ENGINE_MODELS, ElsewhereStage, Scheduling, WorkerGroup
 from reelserve.sched.provision.gpus import DEFAULT_GPUS
 
 __all__ = [
@@ -66,6 +71,8 @@ class EnginePlan:
     shortfalls: tuple[str, ...]  #: what the plan asks and this node cannot give, one line each
     notes: tuple[str, ...]  #: facts worth a line that are not shortfalls (unused devices, spot)
     served_elsewhere: tuple[str, ...]  #: stages of the plan this engine does not serve
+    policy: str | None = None  #: the scheduling policy the plan is made for; None = an older plan
+    scheduling: Scheduling = field(default_factory=Scheduling)  #: its ordering and headroom (or defaults)
 
     def info(self) -> dict[str, Any]:
         """For ``GET /v1/engine``'s ``plan``."""
@@ -77,6 +84,9 @@ class EnginePlan:
             "shortfalls": list(self.shortfalls),
             "notes": list(self.notes),
             "served_elsewhere": list(self.served_elsewhere),
+            "policy": self.policy,
+            "ordering": self.scheduling.ordering,
+            "headroom": self.scheduling.headroom,
         }
 
 
@@ -187,6 +197,18 @@ def _section(cfg: Mapping[str, Any]) -> tuple[list[WorkerGroup], list[ElsewhereS
     return groups, elsewhere
 
 
+def _scheduling(cfg: Mapping[str, Any]) -> tuple[str | None, Scheduling]:
+    """The plan's policy and its engine switches; a plan without them gets the defaults."""
+    engine = cfg["engine"]
+    policy = engine.get("policy")
+    try:
+        return policy, Scheduling(engine.get("ordering", "edf"), engine.get("headroom", 0))
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"the plan's engine section is malformed ({exc.message}); re-run `reelserve plan`", param="plan"
+        ) from None
+
+
 def _pools_text(pools: Iterable[Mapping[str, Any]]) -> str:
     return (
         " + ".join(f"{p['replicas']} x {p['gpu']}{' spot' if p['spot'] else ''}" for p in pools) or "no pools"
@@ -244,7 +266,10 @@ def build_engine_plan(
     notes += [f"--model-map {m}: no worker group of this plan loads {m}" for m in unused]
     served = tuple(f"{e.stage} ({e.kind} {e.variant})" for e in elsewhere)
     workload = str(cfg.get("workload", ""))
-    return EnginePlan(source, method, workload, tuple(workers), tuple(short), tuple(notes), served)
+    policy, scheduling = _scheduling(cfg)
+    return EnginePlan(
+        source, method, workload, tuple(workers), tuple(short), tuple(notes), served, policy, scheduling
+    )
 
 
 def plan_from_cli(

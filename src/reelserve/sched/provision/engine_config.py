@@ -6,27 +6,37 @@ whose name is a catalog model, or starts with one of its prefixes, is served her
 per pool (GPU type, spot, replicas). Every other stage is listed in ``served_elsewhere`` with its
 pools and the reason, so a plan's script LLM, speech, portraits or lip-sync video are never dropped
 silently. Pure: strings and numbers in, plain data out (the catalog itself is the engine's).
+
+A plan is made for a scheduling policy of the simulator (``PLAN_POLICY``, the closed loop); the
+section carries the switches of it that the live engine runs (``Scheduling``: the batchers' ordering
+rule and the new sessions' placement headroom), so ``serve --plan`` starts with them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reelserve.core.errors import InvalidInput, UnknownName
 from reelserve.sched.provision.evaluate import StagePlan, unit_time_s
 from reelserve.sched.provision.workload import QUALITY, PlanWorkload
 
 __all__ = [
     "ENGINE_MODELS",
+    "ENGINE_ORDERINGS",
     "NOT_SERVED",
+    "PLAN_POLICY",
+    "POLICY_SCHEDULING",
     "RESOLUTION_SIZES",
     "VARIANT_MODELS",
     "ElsewhereStage",
     "EngineSection",
+    "Scheduling",
     "WorkerGroup",
     "catalog_model",
     "engine_section",
+    "policy_scheduling",
 ]
 
 #: Video generation models this engine's model workers serve (names in ``reelserve models list``).
@@ -57,6 +67,48 @@ RESOLUTION_SIZES = {"480p": "832x480", "720p": "1280x720", "1080p": "1920x1080"}
 PLANNED_BATCH = 1
 
 _QUALITY_NAMES = {rank: name for name, rank in QUALITY.items()}
+
+#: ``sched.ordering`` rules the engine's batchers run: EDF, or the closed loop's streams-first.
+ENGINE_ORDERINGS = ("edf", "streams-first")
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduling:
+    """The switches of a simulator policy that the live engine runs (``serve --ordering --headroom``)."""
+
+    ordering: str = "edf"  #: the model workers' batcher rule, one of ``ENGINE_ORDERINGS``
+    headroom: int = 0  #: ``PlacementParams.headroom``: batch slots a new session leaves for resumes
+
+    def __post_init__(self) -> None:
+        if self.ordering not in ENGINE_ORDERINGS:
+            raise UnknownName("ordering", self.ordering, list(ENGINE_ORDERINGS), param="ordering")
+        if isinstance(self.headroom, bool) or not isinstance(self.headroom, int) or self.headroom < 0:
+            raise InvalidInput(
+                f"headroom must be a whole number of batch slots >= 0 (0 = off, the closed loop's is 1), "
+                f"not {self.headroom!r}",
+                param="headroom",
+            )
+
+
+#: Simulator policy -> its switches the engine runs. The engine's model workers batch continuously,
+#: so ``runtime-aware`` (``PlacementParams.sequential``, for a runtime without batching) does not apply;
+#: rebalancing and autoscaling are the session manager's own settings.
+POLICY_SCHEDULING: dict[str, Scheduling] = {
+    "static": Scheduling(),
+    "turboserve": Scheduling(),
+    "closed-loop": Scheduling("streams-first", 1),
+}
+
+#: The policy a plan is made for: the closed loop, which beat static in the simulator (docs/simulator.md).
+PLAN_POLICY = "closed-loop"
+
+
+def policy_scheduling(policy: str) -> Scheduling:
+    """The engine switches of a simulator policy in ``POLICY_SCHEDULING``; others raise ``UnknownName``."""
+    try:
+        return POLICY_SCHEDULING[policy]
+    except KeyError:
+        raise UnknownName("policy", policy, list(POLICY_SCHEDULING), param="policy") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +147,16 @@ class EngineSection:
 
     groups: tuple[WorkerGroup, ...]  #: served stages, one group per pool
     elsewhere: tuple[ElsewhereStage, ...]  #: stages served elsewhere
+    policy: str = PLAN_POLICY  #: the simulator policy the plan is made for
+    scheduling: Scheduling = field(default_factory=Scheduling)  #: that policy's switches the engine runs
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "workers": [asdict(g) for g in self.groups],
             "served_elsewhere": [{**asdict(e), "pools": list(e.pools)} for e in self.elsewhere],
+            "policy": self.policy,
+            "ordering": self.scheduling.ordering,
+            "headroom": self.scheduling.headroom,
         }
 
 
@@ -119,8 +176,12 @@ def _resolution(variant: str) -> str | None:
     return m.group(1) if m else None
 
 
-def engine_section(w: PlanWorkload, stages: tuple[StagePlan, ...]) -> EngineSection:
-    """Worker groups for the served stages of a plan, and the stages served elsewhere."""
+def engine_section(
+    w: PlanWorkload, stages: tuple[StagePlan, ...], policy: str = PLAN_POLICY
+) -> EngineSection:
+    """Worker groups for the served stages of a plan, the stages served elsewhere, and the switches of
+    ``policy`` (a key of ``POLICY_SCHEDULING``) the engine runs."""
+    scheduling = policy_scheduling(policy)
     groups: list[WorkerGroup] = []
     elsewhere: list[ElsewhereStage] = []
     for stage, sp in zip(w.stages, stages, strict=True):
@@ -142,4 +203,4 @@ def engine_section(w: PlanWorkload, stages: tuple[StagePlan, ...]) -> EngineSect
         for p in pools:
             unit_s = round(unit_time_s(w, stage, sp.variant, p.gpu, p.spot), 3)
             groups.append(WorkerGroup(gpu=p.gpu, spot=p.spot, replicas=p.instances, unit_s=unit_s, **common))
-    return EngineSection(tuple(groups), tuple(elsewhere))
+    return EngineSection(tuple(groups), tuple(elsewhere), policy, scheduling)
