@@ -15,7 +15,7 @@ rule and the new sessions' placement headroom), so ``serve --plan`` starts with 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from reelserve.core.errors import InvalidInput, UnknownName
@@ -147,8 +147,8 @@ class EngineSection:
 
     groups: tuple[WorkerGroup, ...]  #: served stages, one group per pool
     elsewhere: tuple[ElsewhereStage, ...]  #: stages served elsewhere
-    policy: str = PLAN_POLICY  #: the simulator policy the plan is made for
-    scheduling: Scheduling = field(default_factory=Scheduling)  #: that policy's switches the engine runs
+    policy: str  #: the simulator policy the plan is made for
+    scheduling: Scheduling  #: that policy's switches the engine runs
 
     def to_dict(self) -> dict[str, Any]:
         return {
