@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reelserve.sim.cluster import ClusterSpec
-from reelserve.sim.compare import compare_frontiers, serves_as_well
+from reelserve.sim.compare import compare_frontiers, latency_at, serves_as_well
 from reelserve.sim.profiles import profile_named
 from reelserve.sim.report import write_report
 from reelserve.sim.runner import SimConfig, run_sim
+from reelserve.sim.seeds import aggregate, recompare, sweep_seeds
 from reelserve.sim.workload import StreamingShape, WorkloadParams, build_workload
 
 WORST = "worst_chunk_latency_s"
@@ -118,8 +120,6 @@ def test_the_sweep_records_ttff_and_budgets_for_autoscaled_policies() -> None:
 
 
 def test_the_seed_sweep_reports_both_cost_figures_per_seed() -> None:
-    from reelserve.sim.seeds import sweep_seeds
-
     shape = StreamingShape(sessions=60, hours=0.05)
     doc, _ = sweep_seeds(lambda s: build_workload("streaming", WorkloadParams(shape), s), small(4), (1, 2))
     worst = next(c for c in doc["comparisons"] if c["metric"] == WORST)
@@ -157,3 +157,23 @@ def test_no_figure_when_static_serves_the_target_below_its_sweep() -> None:
     service = compare_frontiers(static + ours, "closed-loop", "static", WORST)["equal_service"]
     assert service["baseline_cost_at_target_usd"] is None  # the true cost lies below $200: unknown
     assert service["cost_reduction"] is None
+
+
+def test_past_the_envelopes_end_the_baseline_stays_at_its_best() -> None:
+    static = [point("static", 8, 100.0, 2.1, 900.0), point("static", 40, 500.0, 2.6, 300.0)]
+    ours = point("closed-loop", 32, 300.0, 1.7, 600.0)
+    # more static GPUs did not lower the worst chunk: at $300 static's best is still its 8-GPU 2.1 s
+    assert latency_at(static, WORST, 300.0) == pytest.approx(2.1)
+    assert latency_at(static, WORST, 600.0) is None  # dearer than any swept static point
+    c = compare_frontiers([*static, ours], "closed-loop", "static", WORST)
+    assert c["latency_reduction_at_equal_cost"] == pytest.approx(1 - 1.7 / 2.1, abs=1e-4)
+
+
+def test_seeds_json_is_rebuilt_exactly_from_the_saved_summaries() -> None:
+    shape = StreamingShape(sessions=60, hours=0.05)
+    doc, summaries = sweep_seeds(
+        lambda s: build_workload("streaming", WorkloadParams(shape), s), small(4), (1, 2)
+    )
+    saved = json.loads(json.dumps(summaries, sort_keys=True))  # as the CLI writes them
+    assert [recompare(s) for s in saved] == saved
+    assert aggregate(saved, ("static", "closed-loop")) == json.loads(json.dumps(doc))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compare", "compare_frontiers", "interp", "lower_envelope", "serves_as_well"]
+__all__ = ["compare", "compare_frontiers", "interp", "latency_at", "lower_envelope", "serves_as_well"]
 
 TTFF = "ttff_p99_s"  #: the service figure: how long the slowest 1% of sessions wait for their first chunk
 
@@ -44,6 +44,18 @@ def interp(x: float, xs: list[float], ys: list[float]) -> float | None:
 def _envelope(points: list[dict[str, Any]], metric: str) -> tuple[list[float], list[float]]:
     env = lower_envelope([(p["cost_usd"], p[metric]) for p in points])
     return [c for c, _ in env], [m for _, m in env]
+
+
+def latency_at(points: list[dict[str, Any]], metric: str, cost: float) -> float | None:
+    """The best ``metric`` of ``points`` at or below ``cost``, interpolated between their budgets.
+
+    Past the envelope's last point (more budget did not lower ``metric``) it stays at that point's value
+    up to the dearest swept point; None below the cheapest point or above the dearest.
+    """
+    costs, lats = _envelope(points, metric)
+    if not costs or cost < costs[0] or cost > max(p["cost_usd"] for p in points):
+        return None
+    return float(np.interp(cost, costs, lats))  # flat beyond the last envelope point
 
 
 def _cost_to_reach(points: list[dict[str, Any]], metric: str, target: float) -> float | None:
@@ -79,9 +91,9 @@ def compare(points: list[dict[str, Any]], ours: dict[str, Any], baseline: str, m
     Equal latency: the baseline's cost to reach our ``metric`` (interpolated the other way).
     ``None`` when our point lies outside the baseline's swept range.
     """
-    costs, lats = _envelope([p for p in points if p["policy"] == baseline], metric)
-    base_lat = interp(ours["cost_usd"], costs, lats)
-    base_cost = interp(ours[metric], lats[::-1], costs[::-1])
+    base = [p for p in points if p["policy"] == baseline]
+    base_lat = latency_at(base, metric, ours["cost_usd"]) if base else None
+    base_cost = _cost_to_reach(base, metric, ours[metric])
     return {
         "metric": metric,
         "baseline": baseline,
@@ -106,10 +118,9 @@ def serves_as_well(point: dict[str, Any], target: dict[str, Any], deadline_s: fl
 def _best_cut(
     ours: list[dict[str, Any]], base: list[dict[str, Any]], metric: str
 ) -> tuple[float, dict[str, Any], float] | None:
-    costs, lats = _envelope(base, metric)
     best: tuple[float, dict[str, Any], float] | None = None
     for p in ours:
-        at = interp(p["cost_usd"], costs, lats)
+        at = latency_at(base, metric, p["cost_usd"]) if base else None
         if at is not None and (best is None or 1 - p[metric] / at > best[0]):
             best = (1 - p[metric] / at, p, at)
     return best

@@ -28,6 +28,7 @@ __all__ = [
     "SimConfig",
     "compare",
     "compare_frontiers",
+    "compare_runs",
     "interp",
     "lower_envelope",
     "run_one",
@@ -108,6 +109,22 @@ def _frontier(workload: Workload, cfg: SimConfig, done: dict[str, RunOutput]) ->
     return points
 
 
+def compare_runs(
+    frontier: list[dict[str, Any]], summary: dict[str, Any], deadline_s: float, baseline: str = "static"
+) -> list[dict[str, Any]]:
+    """Each policy of ``summary`` against the baseline's frontier: its full-budget run and its sweep."""
+    comparisons: list[dict[str, Any]] = []
+    if not frontier or baseline not in summary:
+        return comparisons
+    for policy in (p for p in summary if p != baseline and not p.startswith("_")):
+        for metric in COMPARED:
+            main = {"kind": "main", **compare(frontier, summary[policy], baseline, metric)}
+            comparisons.append({"policy": policy, **main})
+            sweep = compare_frontiers(frontier, policy, baseline, metric, deadline_s)
+            comparisons.append({"policy": policy, **sweep})
+    return comparisons
+
+
 def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[RunOutput]]:
     """Every policy at the full budget, then the frontier sweep; returns summary.json and the runs."""
     if not cfg.policies:
@@ -116,20 +133,7 @@ def run_sim(workload: Workload, cfg: SimConfig) -> tuple[dict[str, Any], list[Ru
     summary: dict[str, Any] = {r.policy: r.summary for r in runs}
     sweep = cfg.frontier_gpus or cfg.frontier_per_gpu
     frontier = _frontier(workload, cfg, {r.policy: r for r in runs}) if sweep else []
-    comparisons = []
-    deadline = cfg.cluster.deadline_ms / 1000.0
-    if frontier and "static" in cfg.policies:
-        for r in runs:
-            if r.policy != "static":
-                for metric in COMPARED:
-                    main = {"kind": "main", **compare(frontier, r.summary, "static", metric)}
-                    comparisons.append({"policy": r.policy, **main})
-                    comparisons.append(
-                        {
-                            "policy": r.policy,
-                            **compare_frontiers(frontier, r.policy, "static", metric, deadline),
-                        }
-                    )
+    comparisons = compare_runs(frontier, summary, cfg.cluster.deadline_ms / 1000.0)
     summary["_run"] = {
         "workload": workload.name,
         "kind": workload.kind,

@@ -22,11 +22,11 @@ from statistics import fmean, pstdev
 from typing import Any
 
 from reelserve.core.errors import InvalidInput
-from reelserve.sim.compare import compare_frontiers, interp, lower_envelope
-from reelserve.sim.runner import COMPARED, SimConfig, run_sim
+from reelserve.sim.compare import compare_frontiers, latency_at
+from reelserve.sim.runner import COMPARED, SimConfig, compare_runs, run_sim
 from reelserve.sim.workload import Workload
 
-__all__ = ["spread", "sweep_seeds"]
+__all__ = ["aggregate", "recompare", "spread", "sweep_seeds"]
 
 FIGURES = ("cost_usd", "gpu_hours", *COMPARED, "ttff_p50_s", "ttff_p99_s")
 Key = tuple[str, int, float | None]
@@ -51,8 +51,7 @@ def _key(p: dict[str, Any]) -> Key:
 
 
 def _cut_at_cost(points: list[dict[str, Any]], p: dict[str, Any], baseline: str, metric: str) -> float | None:
-    env = lower_envelope([(q["cost_usd"], q[metric]) for q in points if q["policy"] == baseline])
-    at = interp(p["cost_usd"], [c for c, _ in env], [m for _, m in env])
+    at = latency_at([q for q in points if q["policy"] == baseline], metric, p["cost_usd"])
     return None if at is None or at <= 0 else 1 - p[metric] / at
 
 
@@ -65,6 +64,24 @@ def sweep_seeds(
     if not (cfg.frontier_gpus or cfg.frontier_per_gpu) or baseline not in cfg.policies:
         raise InvalidInput(f"a seed sweep compares frontiers: give --frontier and the {baseline!r} policy")
     summaries = [run_sim(build(seed), replace(cfg, seed=seed))[0] for seed in seeds]
+    return aggregate(summaries, cfg.policies, baseline), summaries
+
+
+def recompare(summary: dict[str, Any], baseline: str = "static") -> dict[str, Any]:
+    """``summary`` with its comparisons recomputed from its own frontier (no simulation is re-run)."""
+    run = summary["_run"]
+    deadline = run["cluster"]["deadline_ms"] / 1000.0
+    return {
+        **summary,
+        "_run": {**run, "comparison": compare_runs(run["frontier"], summary, deadline, baseline)},
+    }
+
+
+def aggregate(
+    summaries: Sequence[dict[str, Any]], policies: Sequence[str], baseline: str = "static"
+) -> dict[str, Any]:
+    """``seeds.json`` from each seed's ``summary.json`` (its seed, cluster and frontier)."""
+    seeds = [s["_run"]["seed"] for s in summaries]
     frontiers = [s["_run"]["frontier"] for s in summaries]
     by_key: dict[Key, list[dict[str, Any]]] = {}
     for frontier in frontiers:
@@ -80,8 +97,8 @@ def sweep_seeds(
     ]
     comparisons: list[dict[str, Any]] = []
     per_point: list[dict[str, Any]] = []
-    deadline = cfg.cluster.deadline_ms / 1000.0
-    for policy in (p for p in cfg.policies if p != baseline):
+    deadline = summaries[0]["_run"]["cluster"]["deadline_ms"] / 1000.0
+    for policy in (p for p in policies if p != baseline):
         for metric in COMPARED:
             runs = [compare_frontiers(f, policy, baseline, metric, deadline) for f in frontiers]
             service = [(r["equal_service"] or {}).get("cost_reduction") for r in runs]
@@ -111,11 +128,10 @@ def sweep_seeds(
                 per_point.append(
                     {"policy": policy, "gpus": k[1], "per_gpu": k[2], "metric": metric, "cut": spread(cuts)}
                 )
-    doc = {
+    return {
         "seeds": list(seeds),
         "baseline": baseline,
         "points": points,
         "comparisons": comparisons,
         "per_point": per_point,
     }
-    return doc, summaries
