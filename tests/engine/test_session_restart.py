@@ -105,8 +105,14 @@ def test_session_continues_after_the_api_process_is_killed(data: tuple[Path, str
         first.read(sid, stop_after=2)  # then the listener leaves: the session pauses at a chunk boundary
         with first.client() as c:
             wait_for(lambda: c.get(f"/v1/sessions/{sid}").json()["status"] == "paused", 60, "pause")
-            done = c.get(f"/v1/sessions/{sid}").json()["chunks"]
-        wait_for(lambda: _stored_chunks(root, sid) == done, 30, "the checkpoint of the last chunk")
+
+            def settled() -> int | None:
+                # the chunk in flight when the listener left still finishes (the pause takes effect
+                # at the chunk boundary), so compare the store with the count each time, not once
+                done = int(c.get(f"/v1/sessions/{sid}").json()["chunks"])
+                return done if _stored_chunks(root, sid) == done else None
+
+            done = wait_for(settled, 90, "the checkpoint of the last chunk")
     except BaseException:
         second.stop(signal.SIGKILL)
         raise
