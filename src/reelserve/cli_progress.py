@@ -64,6 +64,7 @@ def timing_table(stages: list[StageRecord]) -> Table:
         ("denoise", "denoising"),
         ("vae_decode", "VAE decode"),
         ("encode", "encode"),
+        ("pictures", "thumbnail + spritesheet"),
         ("io", "storage"),
     ):
         value = split.get(key, 0.0)

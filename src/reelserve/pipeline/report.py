@@ -11,7 +11,7 @@ __all__ = ["ENCODE_KEYS", "IO_KEYS", "LOAD_KEYS", "MODEL_KEYS", "bottleneck_hint
 
 #: Which stage timing keys count as model time, encode time and I/O.
 MODEL_KEYS = ("text", "denoise", "vae_decode")
-ENCODE_KEYS = ("encode",)
+ENCODE_KEYS = ("encode", "pictures")  #: the MP4, and the thumbnail + spritesheet JPEGs
 IO_KEYS = ("io",)
 #: Loading weights (once per worker, not per job) is reported apart from the job's own time.
 LOAD_KEYS = ("load",)
@@ -31,7 +31,8 @@ def timing_split(stages: list[StageRecord]) -> dict[str, float]:
 
 def bottleneck_hint(split: dict[str, float]) -> str:
     """Where the time went: the largest of model / encode / I/O, with its share."""
-    parts = {"model": split.get("model", 0.0), "encode": split.get("encode", 0.0), "io": split.get("io", 0.0)}
+    encode = sum(split.get(k, 0.0) for k in ENCODE_KEYS)
+    parts = {"model": split.get("model", 0.0), "encode": encode, "io": split.get("io", 0.0)}
     total = sum(parts.values())
     if total <= 0:
         return "no time recorded yet"

@@ -48,13 +48,15 @@ def _encode(ctx: StageContext, segment: int) -> None:
     pictures = FrameSampler(spec.num_frames, spec.fps, count=min(SPRITE_TILES, spec.num_frames))
     plan = segments_of(ctx)
     n_segments = len(plan)
-    t_io = t_enc = 0.0
+    t_io = 0.0
     written = 0
     # The MP4 and its two pictures are not fsynced here: finalize seals them together with the
     # manifest, right before the one synced commit that makes the job succeeded.
     with ctx.blobs.unsynced():
         with ctx.blobs.open_writer("durable", suffix=".mp4") as out:
+            t_open = time.perf_counter()
             writer = VideoWriter(out.path, spec.width, spec.height, spec.fps, settings).open()
+            t_enc = time.perf_counter() - t_open  # the codec's setup is encode time too
             for seg in plan:
                 ctx.check()
                 t0 = time.perf_counter()
@@ -72,12 +74,14 @@ def _encode(ctx: StageContext, segment: int) -> None:
             result = writer.close()
             t3 = time.perf_counter()
         sheet = pictures.spritesheet()
+        jpegs = (("thumbnail", pictures.thumbnail()), ("spritesheet", sheet.jpeg))
+        t4 = time.perf_counter()  # the two JPEG encodes: the job's picture outputs, timed apart
         thumb, sprites = (
             ctx.artifact(name, ctx.blobs.put_bytes(data, "durable", ".jpg"), final=True)
-            for name, data in (("thumbnail", pictures.thumbnail()), ("spritesheet", sheet.jpeg))
+            for name, data in jpegs
         )
     t_enc += t3 - t2
-    t_io += time.perf_counter() - t3
+    t_io += time.perf_counter() - t4
     gen = ctx.record("generate", 0)
     one_segment = n_segments == 1 and gen is not None and "frames_sha256" in gen.state
     ctx.progress.stage_finished("encode")
@@ -95,7 +99,7 @@ def _encode(ctx: StageContext, segment: int) -> None:
             "bytes": result.bytes,
             "spritesheet": _grid_of(sheet),
         },
-        timings={"encode": t_enc, "io": t_io},
+        timings={"encode": t_enc, "pictures": t4 - t3, "io": t_io},
         artifacts=[ctx.artifact("video", out.ref, final=True), thumb, sprites],
         job_progress=0.97,
         job_timings=ctx.job_stamp(),
