@@ -209,3 +209,22 @@ def test_a_ref_records_the_path_with_symlinks_resolved(tmp_path: Path) -> None:
     ref = blobs.put_bytes(b"clip", "durable", ".mp4")
     assert ref.path == str(blobs.path(ref).resolve()) and ref.path.startswith(str(real.resolve()))
     assert next(blobs.iter_area("durable")) == ref
+
+
+def test_presync_flushes_in_the_background_and_leaves_errors_to_the_seal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: flushed.append(fd))
+    blobs = FsBlobStore(tmp_path)
+    with blobs.unsynced():
+        ref = blobs.put_bytes(b"the final video", "durable", ".mp4")
+    gone = blobs.put_bytes(b"deleted before the flush", "durable")
+    blobs.delete(gone)
+    blobs.presync([ref, gone])  # returns at once; a missing blob raises nothing here
+    deadline = time.monotonic() + 10
+    while len(flushed) < 3 and time.monotonic() < deadline:  # ref's file and directory, gone's directory
+        time.sleep(0.01)
+    assert len(flushed) == 3
+    with pytest.raises(NotFound):
+        blobs.seal([gone])  # the seal reports what the hint could not

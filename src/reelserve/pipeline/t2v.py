@@ -81,6 +81,9 @@ def _encode(ctx: StageContext, segment: int) -> None:
             for name, data in jpegs
         )
     t_enc += t3 - t2
+    # Finalize seals these before the job's one synced commit; their flush can start now, while the
+    # encode checkpoint commits and finalize builds the manifest.
+    ctx.blobs.presync([out.ref, thumb.blob, sprites.blob])
     t_io += time.perf_counter() - t4
     gen = ctx.record("generate", 0)
     one_segment = n_segments == 1 and gen is not None and "frames_sha256" in gen.state

@@ -209,6 +209,10 @@ class BlobStore(Protocol):
         ``NotFound`` / ``StorageError``."""
         ...
 
+    def presync(self, refs: Sequence[BlobRef]) -> None:
+        """Start flushing these blobs in the background (a hint ahead of `seal`; guarantees nothing)."""
+        ...
+
     def put_file(self, path: Path, area: str, suffix: str = "") -> BlobRef:
         """Hash and move/copy a finished local file in (streaming; no whole-file read into memory)."""
         ...

@@ -23,6 +23,7 @@ disk until the first write.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -125,6 +126,14 @@ class FsBlobStore:
             list(_pool().map(_fsync_path, paths))
         except OSError as exc:
             raise self._write_failed(exc) from exc
+
+    def presync(self, refs: Sequence[BlobRef]) -> None:
+        """Start flushing these blobs (files and directories) to disk in the background and return at
+        once: the `seal` that must follow then finds little left to wait for. A hint only — it
+        guarantees nothing, and its errors are left for the seal to report."""
+        paths = dict.fromkeys(p for r in refs for p in (self.path(r), self.path(r).parent))
+        for path in paths:
+            _pool().submit(_fsync_quietly, path)
 
     def _verify(self, ref: BlobRef) -> str | None:
         """None when the stored bytes are the ref's; else what is wrong with them."""
@@ -366,6 +375,18 @@ def _hash_and_sync(path: Path, sync: bool) -> str:
 def _suffix_of(ref: BlobRef) -> str:
     name = Path(ref.path).name
     return name[len(ref.sha256) :] if name.startswith(ref.sha256) else ""
+
+
+def _fsync_quietly(path: Path) -> None:
+    """`presync`'s flush: ``fdatasync`` (the data and the size, the bulk of the work; the seal's own
+    ``fsync`` then finds little left), errors left for the seal."""
+    flush = getattr(os, "fdatasync", os.fsync)
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            flush(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_path(path: Path) -> None:
