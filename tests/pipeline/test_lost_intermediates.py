@@ -146,6 +146,9 @@ def test_a_run_reads_its_stages_and_artifacts_once(
     manifest_ref = {a.name: a for a in store.get_artifacts(job.id)}["manifest"].blob
     manifest = json.loads(blobs.get_bytes(manifest_ref))
     assert manifest["timings_s"] == pytest.approx(timing_split(rows))
+    stored = store.get_job(job.id).timings  # type: ignore[union-attr]
+    assert {"queued", "started", "generated", "encoded"} <= set(manifest["job_timestamps"])
+    assert manifest["job_timestamps"] == {k: v for k, v in stored.items() if k != "finished"}
 
 
 def test_a_final_an_os_crash_broke_makes_the_encode_run_again(

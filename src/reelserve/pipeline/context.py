@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -92,9 +92,12 @@ class StageContext:
     def checkpoint(self, stage: str, segment: int, status: StageStatus, **kwargs: Any) -> StageRecord:
         """``Store.checkpoint`` for this job, keeping `records` and the artifacts this run sees
         current: while the runner holds the lease nothing else writes the job's stages, so a run
-        reads them once instead of before every segment. Stages checkpoint through here only."""
+        reads them once instead of before every segment; the job's timestamps it writes are kept in
+        `job` too. Stages checkpoint through here only."""
         record = self.store.checkpoint(self.job.id, stage, segment, status, **kwargs)
         self.records[(stage, segment)] = record
+        if stamps := kwargs.get("job_timings"):
+            self.job = replace(self.job, timings={**self.job.timings, **stamps})
         if self._artifacts is not None:
             self._artifacts.update((a.name, a) for a in kwargs.get("artifacts", ()))
         return record

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reelserve.core.errors import Cancelled, Conflict, ReelserveError
 from reelserve.core.records import Job, JobStatus, StageStatus
@@ -242,6 +242,8 @@ class JobRunner:
             if ctx.stamp is not None:
                 # The stage's last checkpoint did not carry the stamp (a stage function that does
                 # not pass ``ctx.job_stamp()``): write it on its own.
-                self.store.update_job(job.id, timings={ctx.stamp: time.time()})
+                stamp = {ctx.stamp: time.time()}
+                self.store.update_job(job.id, timings=stamp)
+                ctx.job = replace(ctx.job, timings={**ctx.job.timings, **stamp})
                 ctx.stamp = None
         return ctx.finished

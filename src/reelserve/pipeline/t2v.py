@@ -161,9 +161,8 @@ def _finalize(ctx: StageContext, segment: int) -> None:
     outputs["spritesheet"].update(grid)
     spec = ctx.spec
     model = load_model(spec.model, None if spec.weights is None else Path(spec.weights), ctx.device)
-    job = ctx.store.get_job(ctx.job.id) or ctx.job
     manifest = build_manifest(
-        job,
+        ctx.job,  # as claimed, with the stamps this run's checkpoints wrote (`StageContext.checkpoint`)
         sorted(ctx.records.values(), key=lambda r: (r.stage, r.segment)),
         weights_hash=model.weights_hash,
         outputs=outputs,
