@@ -92,3 +92,16 @@ def test_plan_writes_a_config_and_rejects_impossible_deadlines(tmp_path: Path) -
     wf.write_text(json.dumps({"name": "x", "stages": []}))
     empty = runner.invoke(app, ["plan", "--workload-file", str(wf), "--out", str(out)])
     assert empty.exit_code == 2 and "empty" in empty.output
+
+
+def test_plan_policy_sets_the_engine_switches(tmp_path: Path) -> None:
+    args = ["plan", "--preset", "ads", "--count", "40", "--deadline-h", "1", "--method", "greedy"]
+    for policy, ordering, headroom in (("closed-loop", "streams-first", 1), ("static", "edf", 0)):
+        out = tmp_path / f"{policy}.json"
+        result = runner.invoke(app, [*args, "--policy", policy, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        engine = json.loads(out.read_text())["plan"]["engine"]
+        assert (engine["policy"], engine["ordering"], engine["headroom"]) == (policy, ordering, headroom)
+    bad = runner.invoke(app, [*args, "--policy", "magic", "--out", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "closed-loop" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad.json").exists()

@@ -29,6 +29,7 @@ from reelserve.sched.provision import (
     podcast,
     workload_from_dict,
 )
+from reelserve.sched.provision.engine_config import PLAN_POLICY, policy_scheduling
 from reelserve.sim.cluster import ClusterSpec
 from reelserve.sim.policies import resolve_policy
 from reelserve.sim.profiles import load_gpu_types, load_profile, profile_named
@@ -235,6 +236,13 @@ def plan_command(
     max_gpus: Annotated[int, typer.Option(help="Most GPUs in all.")] = 1024,
     objective: Annotated[str | None, typer.Option(help="cost_x_ttff or cost_deadline.")] = None,
     method: Annotated[str, typer.Option(help="greedy, milp or both.")] = "both",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="The scheduling policy the engine runs the plan with: closed-loop (streams-first "
+            "ordering, headroom 1), turboserve or static (edf, no headroom)."
+        ),
+    ] = PLAN_POLICY,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the plan config (JSON).")] = Path(
         "plan.json"
     ),
@@ -243,6 +251,7 @@ def plan_command(
     methods = ("greedy", "milp") if method == "both" else (method,)
     for m in methods:
         PLANNERS.get(m)
+    policy_scheduling(policy)  # an unknown policy is a usage error before anything is planned
     catalog = load_gpu_types(gpu_file) if gpu_file is not None else dict(DEFAULT_GPUS)
     overrides: dict[str, Any] = {
         "gpu_types": tuple(g.strip() for g in gpu_types.split(",") if g.strip()),
@@ -266,7 +275,7 @@ def plan_command(
     if (ttff is not None and ttff <= 0) or (deadline_h is not None and deadline_h <= 0) or count <= 0:
         raise InvalidInput("--ttff, --deadline-h and --count must be positive")
     w = _plan_workload(preset, workload_file, overrides, knobs)
-    results = _run_planners(w, methods)
+    results = _run_planners(w, methods, policy)
     feasible = [r for r in results.values() if r.get("feasible")]
     if not feasible:
         limits = [
@@ -290,7 +299,7 @@ def plan_command(
     out.print(f"chose {best['method']}; wrote {out_file}")
 
 
-def _run_planners(w: PlanWorkload, methods: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def _run_planners(w: PlanWorkload, methods: tuple[str, ...], policy: str) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for m in methods:
         start, cpu = time.perf_counter(), time.process_time()
@@ -300,7 +309,8 @@ def _run_planners(w: PlanWorkload, methods: tuple[str, ...]) -> dict[str, dict[s
         if stages is None:
             results[m] = {"method": m, "feasible": False, "solve_ms": round(ms, 1), "solve_cpu_ms": cpu_ms}
         else:
-            results[m] = {**make_result(m, w, stages, ms, gap, iters).to_config(), "solve_cpu_ms": cpu_ms}
+            result = make_result(m, w, stages, ms, gap, iters, policy=policy)
+            results[m] = {**result.to_config(), "solve_cpu_ms": cpu_ms}
     return results
 
 

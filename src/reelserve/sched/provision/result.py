@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reelserve.sched.provision.engine_config import EngineSection, engine_section
+from reelserve.sched.provision.engine_config import PLAN_POLICY, EngineSection, engine_section
 from reelserve.sched.provision.evaluate import Evaluation, StagePlan, evaluate
 from reelserve.sched.provision.workload import PlanWorkload
 
@@ -68,12 +68,13 @@ def make_result(
     solve_ms: float,
     mip_gap: float | None = None,
     iterations: int = 0,
+    policy: str = PLAN_POLICY,
 ) -> PlanResult:
+    """The plan's evaluation and its engine section, made for the simulator ``policy``."""
     ev = evaluate(w, stages)
     obj = objective_value(w, ev)
-    return PlanResult(
-        method, w.name, stages, ev, obj, solve_ms, mip_gap, iterations, engine_section(w, stages)
-    )
+    engine = engine_section(w, stages, policy)
+    return PlanResult(method, w.name, stages, ev, obj, solve_ms, mip_gap, iterations, engine)
 
 
 def objective_value(w: PlanWorkload, ev: Evaluation) -> float:
