@@ -97,10 +97,14 @@ class StageContext:
         record = self.store.checkpoint(self.job.id, stage, segment, status, **kwargs)
         self.records[(stage, segment)] = record
         if stamps := kwargs.get("job_timings"):
-            self.job = replace(self.job, timings={**self.job.timings, **stamps})
+            self.stamped(stamps)
         if self._artifacts is not None:
             self._artifacts.update((a.name, a) for a in kwargs.get("artifacts", ()))
         return record
+
+    def stamped(self, stamps: dict[str, float]) -> None:
+        """Keep `job` current with job timestamps just written for it."""
+        self.job = replace(self.job, timings={**self.job.timings, **stamps})
 
     def artifacts(self) -> dict[str, Artifact]:
         """The job's recorded artifacts by name (read once per run; see `checkpoint`)."""

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from reelserve.core.errors import Cancelled, Conflict, ReelserveError
 from reelserve.core.records import Job, JobStatus, StageStatus
@@ -244,6 +244,6 @@ class JobRunner:
                 # not pass ``ctx.job_stamp()``): write it on its own.
                 stamp = {ctx.stamp: time.time()}
                 self.store.update_job(job.id, timings=stamp)
-                ctx.job = replace(ctx.job, timings={**ctx.job.timings, **stamp})
+                ctx.stamped(stamp)
                 ctx.stamp = None
         return ctx.finished

@@ -28,7 +28,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -380,22 +380,18 @@ def _suffix_of(ref: BlobRef) -> str:
 def _fsync_quietly(path: Path) -> None:
     """`presync`'s flush: ``fdatasync`` (the data and the size, the bulk of the work; the seal's own
     ``fsync`` then finds little left), errors left for the seal."""
-    flush = getattr(os, "fdatasync", os.fsync)
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            flush(fd)
-        finally:
-            os.close(fd)
+        _sync_dir(path, getattr(os, "fdatasync", os.fsync))
 
 
 def _fsync_path(path: Path) -> None:
     _sync_dir(path)  # O_RDONLY + fsync works for a file as for a directory
 
 
-def _sync_dir(directory: Path) -> None:
+def _sync_dir(directory: Path, flush: Callable[[int], None] | None = None) -> None:
+    """``fsync`` (or ``flush``) a file or directory, looked up when called (tests count fsyncs)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        (flush or os.fsync)(fd)
     finally:
         os.close(fd)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from reelserve.core.errors import InvalidInput
 from reelserve.core.records import Artifact, StageRecord, StageStatus
-from reelserve.store.engine import dialect_insert
+from reelserve.store.engine import bound_set, bound_values, dialect_insert
 from reelserve.store.rows import add_seconds, artifact_values, stage_from_row
 from reelserve.store.schema import artifacts, stages
 
@@ -38,12 +38,7 @@ _KEY = (
 # and its cache key cost more Python than SQLite takes to run it; a job runs these at every checkpoint).
 _STAGE_ROW = sa.select(stages).where(*_KEY)
 _STAGE_INSERT = sa.insert(stages)
-_STAGE_UPDATE = (
-    sa.update(stages)
-    .where(*_KEY)
-    .values({col: sa.bindparam(f"v_{col}", type_=stages.c[col].type) for col in _UPDATED})
-    .returning(*stages.c)
-)
+_STAGE_UPDATE = sa.update(stages).where(*_KEY).values(bound_set(stages, _UPDATED)).returning(*stages.c)
 
 
 def upsert_stage(
@@ -88,7 +83,7 @@ def upsert_stage(
         "error_code": error_code,
         "updated_at": now,
     }
-    row = conn.execute(_STAGE_UPDATE, {**key, **{f"v_{col}": value for col, value in new.items()}}).one()
+    row = conn.execute(_STAGE_UPDATE, {**key, **bound_values(new)}).one()
     return stage_from_row(row._mapping)
 
 

@@ -20,7 +20,7 @@ from reelserve.core.records import Artifact, Job, JobStatus, Priority, StageReco
 from reelserve.store.admission import insert_job, insert_jobs
 from reelserve.store.base import JobDraft, NewJob
 from reelserve.store.checkpoints import upsert_artifacts, upsert_stage
-from reelserve.store.engine import make_engine, transaction
+from reelserve.store.engine import bound_set, bound_values, make_engine, transaction
 from reelserve.store.leases import claim_next, expire_leases
 from reelserve.store.migrations import migrate
 from reelserve.store.rows import artifact_from_row, job_from_row, job_status, priority_rank, stage_from_row
@@ -86,13 +86,9 @@ def _job_update(columns: frozenset[str]) -> Any:
     """``UPDATE jobs SET <columns> WHERE id = :job_id`` with bound values (``v_<column>``), built
     once per set of columns (a checkpoint sets one of a few sets: progress, timings, a finish)."""
     if columns not in _JOB_UPDATES:
-        bound = {col: sa.bindparam(f"v_{col}", type_=jobs.c[col].type) for col in sorted(columns)}
+        bound = bound_set(jobs, sorted(columns))
         _JOB_UPDATES[columns] = sa.update(jobs).where(jobs.c.id == sa.bindparam("job_id")).values(bound)
     return _JOB_UPDATES[columns]
-
-
-def _bound(values: dict[str, Any]) -> dict[str, Any]:
-    return {f"v_{col}": value for col, value in values.items()}
 
 
 class SqlStore:
@@ -339,7 +335,7 @@ class SqlStore:
                 values.update(_finished(JobStatus.SUCCEEDED, values.get("timings", current.timings), now))
             if values:
                 values["updated_at"] = now
-                conn.execute(_job_update(frozenset(values)), {"job_id": job_id, **_bound(values)})
+                conn.execute(_job_update(frozenset(values)), {"job_id": job_id, **bound_values(values)})
             return record
 
     # -- artifacts and retention --------------------------------------------------------------
