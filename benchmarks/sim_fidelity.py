@@ -5,9 +5,10 @@ bracketed by a profile taken right before and one right after it, each a few sec
 
 - a profile slice times tiny-wan on this machine's CPU (1 torch thread, as the engine's worker) with
   the code behind ``reelserve profile --chunk-path`` (``engine.model.chunk_profile``): the engine's own
-  per-chunk path — its ``Batcher`` (admit, ``step_many``, batched decode), the worker's state export
-  and pickled reply, the reply over a pipe to the driver's event loop, the fMP4 ``encode_segment``,
-  the next request — as samples, at the trace's chunk size, running sets 1..max_batch;
+  per-chunk path with the engine's concurrency — a model worker process of its own (kept across slices)
+  running the engine's worker (admit, ``step_many``, batched decode, state export, pickled reply) while
+  this process, as the driver, receives the replies, encodes the fMP4 segments on 2 threads and asks
+  for the next chunks, closed-loop — as samples, at the trace's chunk size, running sets 1..max_batch;
 - an engine run plays the trace on a ``SessionManager`` with one CPU model worker (max batch 4, no
   rebalancing, no offload), sessions created and subscribed at their arrival times through its Python
   API (no HTTP), each asking for its next chunk as soon as the last is delivered; latency = chunk
@@ -29,12 +30,14 @@ engine run's machine).
 
 The verdict (``verdict``, declared before any figure of it was seen): the goal is met in a run when
 the median over all its rounds (≥ 5, none left out) of the per-round ratio is within 10% at p50 and at
-p99. A round is "steady" (``is_steady``) when its two slices agree within ±15% and the engine's model
+p99. Every slice and engine run also records the machine's CPU time over it (``/proc/stat``: ours, other
+people's niced work, idle, and steal — time the hypervisor gave another guest) and its load average. A
+round is "steady" (``is_steady``) when its two slices agree within ±15% and the engine's model
 worker had its core (CPU ≥ 85% of its busy wall time); steady rounds are reported, not selected.
 
     .venv/bin/python -m benchmarks.sim_fidelity [--repeats 5] [--sessions 4] [--chunks 16]
         [--stagger-s 1] [--size 64x64] [--chunk-frames 8] [--steps 2] [--path-rounds 8]
-        [--sim-seeds 5] [--json OUT]
+        [--chunks-per-run 4] [--sim-seeds 5] [--json OUT]
 """
 
 from __future__ import annotations
@@ -71,26 +74,49 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Profiler:
-    """tiny-wan loaded once in this process (1 torch thread, as the engine's worker): measure on demand."""
+    """The chunk-path profile's own model worker process (tiny-wan, 1 torch thread, the engine's batching
+    settings) and encode threads, kept across slices: measure on demand."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        import torch
+        from reelserve.engine.model.chunk_profile import ChunkPathProfiler
 
-        from reelserve.models.registry import load_model
-
-        torch.set_num_threads(1)
         self.args = args
-        self.model = load_model("tiny-wan", device="cpu")
+        self.profiler = ChunkPathProfiler.start(
+            "tiny-wan", "cpu", threads=1, max_batch=args.max_batch, max_wait_s=args.max_wait_s
+        )
 
     def measure_path(self) -> dict[str, Any]:
         """What ``reelserve profile --chunk-path`` writes: samples of the engine's per-chunk path."""
-        from reelserve.engine.model.chunk_profile import measure_chunk_path
         from reelserve.engine.sessions.spec import SessionSpec
 
         a = self.args
         spec = SessionSpec("fidelity profile", width=a.width, height=a.height, chunk_frames=a.chunk_frames,
                            steps=a.steps)  # fmt: skip
-        return measure_chunk_path(self.model, spec, max_batch=a.max_batch, rounds=a.path_rounds)
+        return self.profiler.measure(spec, rounds=a.path_rounds, chunks_per_run=a.chunks_per_run)
+
+    def close(self) -> None:
+        self.profiler.close()
+
+
+def cpu_jiffies() -> list[int]:
+    """The machine's CPU time so far, ``/proc/stat``'s first line: user, nice, system, idle, iowait,
+    irq, softirq, steal (clock ticks, all cores)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def cpu_shares(before: list[int], after: list[int]) -> dict[str, float]:
+    """Where the machine's CPU time went between two ``cpu_jiffies`` readings, as shares of it: busy
+    (user + system + irq), nice (other people's ``nice``d work), idle, and steal (the hypervisor gave the
+    time to another guest: this VM's cores ran slower than they seemed)."""
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(d) or 1
+    user, nice, system, idle, iowait, irq, softirq, steal = d
+    return {
+        "busy": round((user + system + irq + softirq) / total, 3),
+        "nice": round(nice / total, 3),
+        "idle": round((idle + iowait) / total, 3),
+        "steal": round(steal / total, 4),
+    }
 
 
 async def _engine(args: argparse.Namespace, trace: list[TraceRow]) -> dict[str, Any]:
@@ -254,9 +280,23 @@ def compare(engine: dict[str, Any], sims: list[dict[str, Any]]) -> dict[str, Any
 
 def profile_slice(args: argparse.Namespace, profiler: Profiler) -> dict[str, Any]:
     """One profile slice between two engine runs: the engine's chunk path, timed on the engine's code."""
-    t0, load = time.monotonic(), os.getloadavg()[0]
+    t0, load, cpu0 = time.monotonic(), os.getloadavg()[0], cpu_jiffies()
     path = profiler.measure_path()
-    return {"load_avg_1min": round(load, 2), "wall_s": round(time.monotonic() - t0, 1), "path": path}
+    return {
+        "utc": time.strftime("%H:%M:%S", time.gmtime()),
+        "load_avg_1min": round(max(load, os.getloadavg()[0]), 2),
+        "cpu": cpu_shares(cpu0, cpu_jiffies()),
+        "wall_s": round(time.monotonic() - t0, 1),
+        "path": path,
+    }
+
+
+def within_slice(path: dict[str, Any]) -> float | None:
+    """The second half of a slice's batch-1 steps over its first half (medians, in the order they ran):
+    how much the machine's speed moved within the few seconds of one slice."""
+    steps = path["step_ms"].get("1", [])
+    half = len(steps) // 2
+    return round(pct(steps[half:], 0.5) / pct(steps[:half], 0.5), 3) if half else None
 
 
 def drift(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
@@ -332,6 +372,8 @@ def one_round(
             "slice_after": after["wall_s"],
         },
         "profile_drift": drift(before["path"], after["path"]),
+        "within_slice": [within_slice(before["path"]), within_slice(after["path"])],
+        "cpu": {"slice_before": before["cpu"], "engine": engine["cpu"], "slice_after": after["cpu"]},
         "engine_over_profile": engine_over_profile(engine["worker_steps"], both),
         "chunk_path_ms": {"before": path_medians(before["path"]), "after": path_medians(after["path"])},
         "forward_ms": {b: round(pooled.forward_ms(b), 1) for b in range(1, args.max_batch + 1)},
@@ -424,6 +466,40 @@ def verdict(rounds: list[dict[str, Any]], column: str = "continuous_chunk_path")
     return out
 
 
+def play(
+    args: argparse.Namespace, trace: list[TraceRow], profiler: Profiler
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """P0 E1 P1 ... E_n P_n: the slices and the judged rounds, each round printed as it ends."""
+    slices = [profile_slice(args, profiler)]
+    rounds = []
+    for r in range(args.repeats):
+        load, t0, cpu0 = os.getloadavg()[0], time.monotonic(), cpu_jiffies()
+        engine = asyncio.run(_engine(args, trace))
+        engine["load_avg_1min"] = round(max(load, os.getloadavg()[0]), 2)
+        engine["cpu"] = cpu_shares(cpu0, cpu_jiffies())
+        engine["wall_s"] = round(time.monotonic() - t0, 1)  # the worker's start-up included
+        slices.append(profile_slice(args, profiler))
+        rounds.append(one_round(args, trace, engine, slices[-2], slices[-1]))
+        skip = ("engine_latency_ms", "sim_latency_ms")
+        brief = {k: v for k, v in rounds[-1].items() if k not in skip}
+        brief["engine"] = {k: v for k, v in brief["engine"].items() if k != "timeline"}
+        print(f"round {r + 1}:", json.dumps(brief), flush=True)
+    return slices, rounds
+
+
+def conditions(slices: list[dict[str, Any]], rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The machine over the whole run, for the record: load average, steal and other people's niced work
+    (ranges over the slices and engine runs), the batch-1 speed's move within slices."""
+    windows = [x["cpu"] for x in slices] + [x["cpu"]["engine"] for x in rounds]
+    loads = [x["load_avg_1min"] for x in slices] + [x["load_avg_1min"][1] for x in rounds]
+    inside = [v for x in slices if (v := within_slice(x["path"])) is not None]
+    out: dict[str, Any] = {"load_avg_1min": [min(loads), max(loads)]}
+    for key in ("steal", "nice", "idle"):
+        out[key] = [min(w[key] for w in windows), max(w[key] for w in windows)]
+    out["within_slice"] = [min(inside), max(inside)] if inside else None
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=4)
@@ -435,27 +511,25 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=4)
     ap.add_argument("--deadline-ms", type=float, default=2000.0)
     ap.add_argument("--max-wait-s", type=float, default=0.01, help="the engine batcher's wait for company")
-    ap.add_argument("--path-rounds", type=int, default=8, help="chunk-path profile rounds per batch size")
+    ap.add_argument(
+        "--path-rounds", type=int, default=8, help="chunk-path profile: chunks per session and size"
+    )
+    ap.add_argument(
+        "--chunks-per-run", type=int, default=4, help="chunk-path profile: closed-loop run length"
+    )
     ap.add_argument("--sim-seeds", type=int, default=5, help="seeded simulator runs per slice and round")
     ap.add_argument("--repeats", type=int, default=5, help="engine runs (rounds), each between two slices")
     ap.add_argument("--json", default=None, help="write the figures here too")
     args = ap.parse_args()
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
     trace = make_trace(args.sessions, args.chunks, args.stagger_s)
+    start = time.strftime("%H:%M", time.gmtime())
     profiler = Profiler(args)
-    slices = [profile_slice(args, profiler)]
-    rounds = []
-    for r in range(args.repeats):
-        load, t0 = os.getloadavg()[0], time.monotonic()
-        engine = asyncio.run(_engine(args, trace))
-        engine["load_avg_1min"] = round(max(load, os.getloadavg()[0]), 2)
-        engine["wall_s"] = round(time.monotonic() - t0, 1)  # the worker's start-up included
-        slices.append(profile_slice(args, profiler))
-        rounds.append(one_round(args, trace, engine, slices[-2], slices[-1]))
-        skip = ("engine_latency_ms", "sim_latency_ms")
-        brief = {k: v for k, v in rounds[-1].items() if k not in skip}
-        brief["engine"] = {k: v for k, v in brief["engine"].items() if k != "timeline"}
-        print(f"round {r + 1}:", json.dumps(brief), flush=True)
+    try:
+        slices, rounds = play(args, trace, profiler)
+    finally:
+        profiler.close()
+    machine = conditions(slices, rounds)
     diagnostic = {  # medians over the rounds of the diagnostic columns: not the rule
         name: {
             q: round(float(np.median([x[name][q]["ratio"] for x in rounds if name in x])), 3)
@@ -465,6 +539,8 @@ def main() -> None:
         if any(name in x for x in rounds)
     }
     result = {
+        "utc": f"{start}–{time.strftime('%H:%M', time.gmtime())}",
+        "machine": machine,
         "trace": trace,
         "args": vars(args),
         "verdict": verdict(rounds),
@@ -474,6 +550,8 @@ def main() -> None:
         "rounds": rounds,
     }
     brief = {
+        "utc": result["utc"],
+        "machine": machine,
         "verdict": result["verdict"],
         "pooled_draws": result["verdict_pooled_draws"],
         "diagnostic": diagnostic,

@@ -62,18 +62,44 @@ def test_chunk_path_times_the_engines_own_per_chunk_work_and_feeds_the_simulator
     result = CliRunner().invoke(app, [*args, "--chunk-path", "--rounds", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     path = json.loads(out.read_text())["chunk_path"]
+    assert path["version"] == 2 and path["max_batch"] == 2
     assert (path["width"], path["frames"], path["chunk_frames"], path["steps"]) == (32, 5, 4, 2)
-    # 2 rounds per running-set size: b = 1 runs 2 × 2 steps alone; b = 2 runs 2 × 2 steps as a pair
-    assert {b: len(v) for b, v in path["step_ms"].items()} == {"1": 4, "2": 4}
-    assert {b: len(v) for b, v in path["decode_ms"].items()} == {"1": 2, "2": 2}
-    chunks = 2 * 1 + 2 * 2
-    for key in ("admit_ms", "finish_ms", "reply_ms", "encode_ms", "request_ms"):
+    # each session makes 2 chunks at each running-set size (1 + 2 sessions), plus any run that had to
+    # be repeated to form a size: every chunk took 2 steps and one decode, whatever sets formed
+    chunks = len(path["encode_ms"])
+    assert chunks >= 2 * 1 + 2 * 2
+    assert sum(int(b) * len(v) for b, v in path["step_ms"].items()) == 2 * chunks
+    assert sum(int(k) * len(v) for k, v in path["decode_ms"].items()) == chunks
+    assert sorted(path["step_ms"]) == sorted(path["decode_ms"]) == ["1", "2"]  # both sizes formed
+    for key in ("admit_ms", "finish_ms", "reply_ms"):
         assert len(path[key]) == chunks and min(path[key]) >= 0, key
     assert min(path["finish_ms"]) > 0 and min(path["encode_ms"]) > 0  # state export, fMP4 segment
+    # transit samples only for requests sent while the worker polled: each run's first ones at least
+    assert 3 <= len(path["request_ms"]) <= chunks
     assert len(path["open_ms"]) == 2 and min(path["open_ms"]) > 0  # a new session's prompt encoding
-    assert {k: len(v) for k, v in path["deliver_ms"].items()} == {"1": 2, "2": 4}
+    hand_backs = path["deliver_ms"]
+    assert sum(len(v) for v in hand_backs.values()) == chunks
+    assert all(len(v) % int(k) == 0 for k, v in hand_backs.items())  # whole hand-backs of k
     cost = ChunkCost.from_chunk_path(path)
     assert cost.steps == 2 and cost.path is not None and cost.decode_ms(2) > 0
+
+
+def test_the_chunk_path_worker_is_a_process_of_its_own() -> None:
+    import os
+
+    from reelserve.engine.model.chunk_profile import ChunkPathProfiler
+    from reelserve.engine.sessions.spec import SessionSpec
+
+    spec = SessionSpec("a fox", width=32, height=32, chunk_frames=4, steps=2)
+    with ChunkPathProfiler.start(max_batch=1) as profiler:
+        pid = profiler.client.pid
+        assert pid is not None and pid != os.getpid() and profiler.client.alive()
+        first = profiler.measure(spec, rounds=1)
+        again = profiler.measure(spec, rounds=1)  # the same worker, fresh sessions
+    assert not profiler.client.alive()
+    for path in (first, again):
+        assert {b: len(v) for b, v in path["step_ms"].items()} == {"1": 2}  # 1 chunk × 2 steps, alone
+        assert len(path["encode_ms"]) == 1 and path["deliver_ms"] == {"1": path["deliver_ms"]["1"]}
 
 
 def test_chunk_path_refuses_a_chunk_length_the_engine_would_refuse(tmp_path: Path) -> None:

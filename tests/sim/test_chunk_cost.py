@@ -119,3 +119,18 @@ def test_a_hand_back_of_k_chunks_is_drawn_whole_in_reply_order() -> None:
     # beyond the measured sizes: one ``deliver_ms`` draw each (a 2-chunk sample + the medians' slope, 10)
     assert {v for _ in range(50) for v in cost.deliver_group_ms(3, rng)} == {19.0, 20.0, 30.0, 31.0}
     assert cost.deliver_group_ms(2) == (15.0, 15.0)  # without a generator: the median each
+
+
+def test_both_chunk_path_versions_load_and_an_unknown_one_says_to_re_measure() -> None:
+    one = ChunkCost.from_chunk_path(PATH)  # version 1: no "version" key
+    two = ChunkCost.from_chunk_path({**PATH, "version": 2})
+    assert one.path == two.path and one.forward_by_batch == two.forward_by_batch
+    with pytest.raises(InvalidInput, match=r"version 3 .*re-measure"):
+        ChunkCost.from_chunk_path({**PATH, "version": 3})
+
+
+def test_a_chunk_path_missing_a_size_in_between_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="chunk path"):
+        ChunkCost.from_chunk_path({**PATH, "step_ms": {"1": [4.0], "3": [9.0]}})
+    with pytest.raises(InvalidInput, match=r"deliver_ms needs hand-backs of 1\.\.k"):
+        ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": [5.0], "3": [9.0, 9.0, 9.0]}})

@@ -73,3 +73,27 @@ def test_drift_is_after_over_before_at_batch_one() -> None:
     before = {"step_ms": {"1": [5.0, 5.0, 7.0]}, "decode_ms": {"1": [100.0]}, "encode_ms": [10.0]}
     after = {"step_ms": {"1": [6.0]}, "decode_ms": {"1": [80.0]}, "encode_ms": [10.0, 12.0, 14.0]}
     assert fid.drift(before, after) == {"step_ms": 1.2, "vae_decode_ms": 0.8, "encode_ms": 1.2}
+
+
+def test_cpu_shares_split_the_machines_time_and_show_steal() -> None:
+    #         user nice system idle iowait irq softirq steal
+    before = [100, 50, 20, 500, 5, 0, 0, 10]
+    after = [160, 90, 30, 570, 5, 0, 0, 30]  # 200 ticks: 70 ours, 40 niced, 70 idle, 20 stolen
+    assert fid.cpu_shares(before, after) == {"busy": 0.35, "nice": 0.2, "idle": 0.35, "steal": 0.1}
+    assert len(fid.cpu_jiffies()) == 8  # this machine's /proc/stat
+
+
+def test_within_slice_is_the_second_half_of_batch_one_steps_over_the_first() -> None:
+    assert fid.within_slice({"step_ms": {"1": [4.0, 4.0, 6.0, 6.0]}}) == 1.5
+    assert fid.within_slice({"step_ms": {"1": [4.0]}}) is None
+
+
+def test_conditions_report_ranges_over_slices_and_engine_runs() -> None:
+    def cpu(steal: float) -> dict[str, float]:
+        return {"busy": 0.5, "nice": 0.1, "idle": 0.4 - steal, "steal": steal}
+
+    slices = [{"cpu": cpu(0.0), "load_avg_1min": 1.0, "path": {"step_ms": {"1": [4.0, 8.0]}}}]
+    rounds = [{"cpu": {"engine": cpu(0.02)}, "load_avg_1min": [1.0, 3.5, 1.2]}]
+    out = fid.conditions(slices, rounds)
+    assert out["load_avg_1min"] == [1.0, 3.5] and out["steal"] == [0.0, 0.02]
+    assert out["within_slice"] == [2.0, 2.0]

@@ -12,8 +12,8 @@ median of its repeats; steps are timed one by one.
 
 These are the model's bare costs. What a streaming chunk costs in the live engine — the worker's own
 batcher, state export, the reply, the fMP4 encode — is measured on the engine's code by
-``engine.model.chunk_profile`` (``reelserve profile --chunk-path``; ``extra`` below runs it on the
-model loaded here).
+``engine.model.chunk_profile`` (``reelserve profile --chunk-path``), in a model worker process of its
+own with the driver's encodes overlapping it, as the engine runs them.
 """
 
 from __future__ import annotations

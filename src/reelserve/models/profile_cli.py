@@ -47,9 +47,10 @@ def _out_path(base: Path, device: str, several: bool) -> Path:
 
 
 def _chunk_path(
-    model_name: str, point: Any, steps: int, max_batch: int, rounds: int
-) -> Callable[[Any], dict[str, Any]]:
-    """The ``extra`` step of ``measure_profile`` that runs ``engine.model.chunk_profile`` on its model."""
+    model_name: str, point: Any, steps: int, max_batch: int, rounds: int, threads: int
+) -> Callable[[str], dict[str, Any]]:
+    """``engine.model.chunk_profile`` at ``point``'s size and chunk length, on a device: a model worker
+    process of its own (the engine's) and this process's encode threads, overlapping as in the engine."""
     from reelserve.engine.sessions.spec import SessionSpec
 
     spec = SessionSpec(
@@ -59,10 +60,12 @@ def _chunk_path(
     if rounds < 1:
         raise InvalidInput(f"--rounds takes a positive integer (got {rounds})")
 
-    def run(model: Any) -> dict[str, Any]:
-        from reelserve.engine.model.chunk_profile import measure_chunk_path
+    def run(device: str) -> dict[str, Any]:
+        from reelserve.engine.model.chunk_profile import ChunkPathProfiler
 
-        return {"chunk_path": measure_chunk_path(model, spec, max_batch=max_batch, rounds=rounds)}
+        start = ChunkPathProfiler.start(model_name, device, threads=threads, max_batch=max_batch)
+        with start as profiler:
+            return {"chunk_path": profiler.measure(spec, rounds=rounds)}
 
     return run
 
@@ -100,7 +103,7 @@ def profile_command(
         if not names:
             raise InvalidInput("--devices needs at least one device, e.g. cpu")
         top = max(_ints(batches, "batches"))
-        extra = _chunk_path(model, points[0], steps, top, rounds) if chunk_path else None
+        chunks = _chunk_path(model, points[0], steps, top, rounds, threads) if chunk_path else None
         for device in names:
             result = measure_profile(
                 model,
@@ -109,14 +112,15 @@ def profile_command(
                 steps=steps,
                 repeats=repeats,
                 threads=threads,
-                extra=extra,
                 progress=lambda r: out.print(
                     f"{r['width']}x{r['height']}x{r['frames']} b{r['batch']}: step {r['step_ms']:.1f} ms, "
                     f"text {r['text_ms']:.1f}, decode {r['vae_decode_ms']:.1f}, encode {r['encode_ms']:.1f}"
                 ),
             )
-            path = _out_path(out_path, device, len(names) > 1)
-            path.write_text(json.dumps(result, indent=2) + "\n")
+            if chunks is not None:
+                result.update(chunks(device))
+            file = _out_path(out_path, device, len(names) > 1)
+            file.write_text(json.dumps(result, indent=2) + "\n")
             if "chunk_path" in result:
                 medians = {
                     k: round(statistics.median(v), 1) for k, v in result["chunk_path"]["step_ms"].items()
@@ -125,7 +129,7 @@ def profile_command(
             fit = result["latency_profile"]
             out.print(
                 f"{device}: step {fit['step_ms']} ms at ref × tokens^{fit['token_exponent']} × "
-                f"batch^{fit['batch_exponent']}; wrote {path}"
+                f"batch^{fit['batch_exponent']}; wrote {file}"
             )
     except ReelserveError as exc:
         err.print(f"[red]error[/] ({exc.code}): {exc.message}")

@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -65,13 +66,14 @@ class ModelWorkerClient:
         self._conn: Any = None
         self.lost = False
 
-    def start(self) -> ModelWorkerClient:
+    def start(self, main: Callable[[ModelWorkerConfig, Any], None] | None = None) -> ModelWorkerClient:
+        """``main``: the process body (default ``model_worker_main``; the chunk-path profile's is timed)."""
         from reelserve.engine.model.worker import model_worker_main  # torch: only the child needs it
 
         ctx = _context()
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=model_worker_main, args=(self.cfg, child), name=f"reelserve-{self.id}", daemon=True
+            target=main or model_worker_main, args=(self.cfg, child), name=f"reelserve-{self.id}", daemon=True
         )
         self._proc.start()
         child.close()

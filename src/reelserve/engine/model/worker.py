@@ -222,8 +222,8 @@ def _timing(item: WorkItem) -> dict[str, Any]:
     }
 
 
-def model_worker_main(cfg: ModelWorkerConfig, conn: Connection) -> None:
-    """The body of a model worker process."""
+def model_worker_main(cfg: ModelWorkerConfig, conn: Connection, worker_type: type[_Worker] = _Worker) -> None:
+    """The body of a model worker process (``worker_type``: the chunk-path profile's instrumented one)."""
     term = [False]
 
     def on_term(*_: Any) -> None:
@@ -235,7 +235,7 @@ def model_worker_main(cfg: ModelWorkerConfig, conn: Connection) -> None:
 
     if cfg.threads and cfg.device.startswith("cpu"):
         torch.set_num_threads(cfg.threads)
-    worker = _Worker(cfg, conn, term)
+    worker = worker_type(cfg, conn, term)
     conn.send((0, "ok", {"ready": cfg.worker_id, "pid": os.getpid()}))
     if worker.lane is not None:
         worker.lane.start()

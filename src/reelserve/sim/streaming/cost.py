@@ -11,7 +11,8 @@ For the ``continuous`` policy (step-level continuous batching, ``sim.streaming.s
 the parts: one denoising step of a running set of ``b`` chunks, ``step_ms(b)``, and the batched VAE
 decode of the ``k`` chunks that finish at the same step, ``decode_ms(k)``; a chunk takes ``steps`` steps.
 
-Built ``from_chunk_path`` (what ``reelserve profile --chunk-path`` measures on the engine's own code) it
+Built ``from_chunk_path`` (what ``reelserve profile --chunk-path`` measures on the engine's own code, the
+worker's parts in a model worker process while the driver's encodes overlap them, as in the engine) it
 also carries a ``ChunkPath``: *samples* of every part of a chunk's way through the engine — each step,
 each batched decode, admitting a chunk, its state export and reply on the worker, the reply to the
 driver, the fMP4 encode, the next request to the worker. Given a seeded generator, ``step_ms``,
@@ -35,6 +36,10 @@ from reelserve.sched.latency import Profile
 __all__ = ["ChunkCost", "ChunkPath"]
 
 Samples = tuple[float, ...]
+
+#: ``chunk_path`` versions read: 1 (parts timed one after another in one process), 2 (``engine.model.
+#: chunk_profile``: the worker's parts in a model worker process, overlapping the driver's)
+CHUNK_PATH_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,16 @@ class ChunkPath:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ChunkPath:
-        """From the ``chunk_path`` object ``reelserve profile --chunk-path`` writes."""
+        """From the ``chunk_path`` object ``reelserve profile --chunk-path`` writes: version 2 (the
+        worker's parts in a model worker process overlapping the driver's, as in the engine) or 1 (no
+        ``version``: all parts one after another in one process; same keys, still read)."""
+        version = raw.get("version", 1)
+        if version not in CHUNK_PATH_VERSIONS:
+            raise InvalidInput(
+                f"chunk path: version {version!r} is not one this simulator reads "
+                f"({', '.join(map(str, CHUNK_PATH_VERSIONS))}); re-measure with this reelserve's "
+                "`reelserve profile --chunk-path`"
+            )
         try:
             by = [
                 tuple(tuple(float(v) for v in raw[key][str(b)]) for b in range(1, len(raw[key]) + 1))
@@ -76,6 +90,9 @@ class ChunkPath:
             raise InvalidInput(f"chunk path: missing or malformed samples ({exc})") from exc
         opened = tuple(float(v) for v in raw.get("open_ms", ()))
         together = raw.get("deliver_ms", {})
+        if sorted(together, key=int) != [str(k) for k in range(1, len(together) + 1)]:
+            got = sorted(together, key=int)
+            raise InvalidInput(f"chunk path: deliver_ms needs hand-backs of 1..k chunks (got {got})")
         deliver = tuple(tuple(float(v) for v in together[str(k)]) for k in range(1, len(together) + 1))
         return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened, deliver)
 
