@@ -10,6 +10,12 @@ first, measured as time to first frame) runs after the chunks of sessions alread
 it is due earlier — a new session that waited for a slot would otherwise push the last streaming chunk
 of the iteration past its deadline. An opening chunk queued ``OPENING_HOLD_S`` or longer is no longer
 held back, so a worker that never runs dry cannot starve it.
+
+With an operator's targets (the ``slo`` policy) every chunk carries its own deadline instead
+(``slo_deadline``): a streaming chunk's is its due time + the per-chunk target, an opening chunk's its
+session's arrival + the TTFF target, and plain EDF runs them. An opening chunk then yields to streaming
+chunks exactly while it can still meet its target, and a stream's chunk is never put behind an opening
+that could wait.
 """
 
 from __future__ import annotations
@@ -22,7 +28,15 @@ from reelserve.core.records import Priority
 from reelserve.sched.registry import Registry
 from reelserve.sched.views import RequestView
 
-__all__ = ["OPENING_HOLD_S", "ORDERINGS", "OrderKey", "Ordering", "held_back", "order_requests"]
+__all__ = [
+    "OPENING_HOLD_S",
+    "ORDERINGS",
+    "OrderKey",
+    "Ordering",
+    "held_back",
+    "order_requests",
+    "slo_deadline",
+]
 
 #: (priority class, no deadline, held back, rule value, arrival, id)
 OrderKey = tuple[int, int, int, float, float, str]
@@ -52,6 +66,13 @@ def _key(req: RequestView, value: float, held: int = 0) -> OrderKey:
 def held_back(opening: bool, queued: float, now: float, hold_s: float = OPENING_HOLD_S) -> int:
     """``streams-first``: 1 if an opening chunk queued at ``queued`` still yields to streaming chunks."""
     return 1 if opening and now - queued < hold_s else 0
+
+
+def slo_deadline(
+    opening: bool, due: float, arrival: float, chunk_target_s: float, ttff_target_s: float
+) -> float:
+    """``slo``: a streaming chunk's deadline is due + chunk target; an opening's, arrival + TTFF target."""
+    return arrival + ttff_target_s if opening else due + chunk_target_s
 
 
 @ORDERINGS.register("edf")

@@ -19,7 +19,12 @@ session (not yet streaming) also leaves ``headroom`` batch slots free on a worke
 sessions (one per idle session, at most ``headroom``): their resumes need no admission, and a worker
 filled to capacity with new sessions runs past it when they come back. With ``overflow``, a session
 already streaming (restored from host memory, evicted) that finds no batch slot takes the best worker
-with a memory slot instead of waiting, as a resume on its own worker does. A
+with a memory slot instead of waiting, as a resume on its own worker does. With ``admit_ms`` (an
+operator's per-chunk latency target, the ``slo`` policy), any session that finds no batch slot takes the
+worker with a memory slot whose predicted latency stays within the target *were every resident session
+active* (idle ones may resume at any time), instead of waiting: capacity is a cost-efficiency point, the
+target is the service promise, so a burst is admitted into the slack between them while new GPUs start
+(and the rebalancer spreads it once they are up). A
 rebalancing move (step 4, ``resume_move``) needs only a memory slot: the gain rule already guarantees
 it lowers the pair's bottleneck. Otherwise a saturated cluster — every worker at capacity, some far
 over it because their resident sessions resumed — could not be rebalanced at all, just when it matters.
@@ -62,6 +67,7 @@ class PlacementParams:
     headroom: int = 0  #: batch slots a new session leaves free for the worker's idle sessions' resumes
     overflow: bool = False  #: a streaming session finding no batch slot takes a memory slot, not a wait
     sequential: bool = False  #: predict for a runtime running one chunk per forward (see the module doc)
+    admit_ms: float = 0.0  #: > 0: past capacity, admit where the all-resident latency stays within it (ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,7 @@ class _Cluster:
         base = [0.0] * n
         tokens = [0] * n
         work = [0.0] * n
+        idles = [[0.0, 0.0, 0.0] for _ in range(n)]  # per worker: idle residents' base, tokens, work
         index = self.index
         members = self.members
         for s in sessions:  # one pass; this runs every control tick and on every resume (hot: no calls)
@@ -119,6 +126,14 @@ class _Cluster:
                 if s.prompt_tokens > tokens[i]:
                     tokens[i] = s.prompt_tokens
                 work[i] += b + 0.015 * s.prompt_tokens
+            else:
+                b = session_base_ms(s.compute_units, s.resolution, s.frames)
+                agg = idles[i]
+                agg[0] = max(agg[0], b)
+                agg[1] = max(agg[1], s.prompt_tokens)
+                agg[2] += b + 0.015 * s.prompt_tokens
+        #: idle residents' largest base, largest prompt and summed forwards (``admit_ms``: they may resume)
+        self.idle = np.array(idles, dtype=np.float64).reshape(n, 3)
         self.load = np.array(load, dtype=np.float64)
         self.resident = np.array([len(m) for m in self.members], dtype=np.float64)
         self.base = np.array(base, dtype=np.float64)
@@ -133,6 +148,12 @@ class _Cluster:
         self.base[i] = max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in act), default=0)
         self.tokens[i] = max((s.prompt_tokens for s in act), default=0)
         self.work[i] = sum(_own_ms(s) for s in act)
+        asleep = [s for s in self.members[i] if not s.active]
+        self.idle[i] = (
+            max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in asleep), default=0),
+            max((s.prompt_tokens for s in asleep), default=0),
+            sum(_own_ms(s) for s in asleep),
+        )
         self.has_room[i] = (
             self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
         )
@@ -155,6 +176,26 @@ class _Cluster:
             + 55.0 * self.load
             + 18.0 * (load / self.cap) ** 2
         )
+
+    def with_all_resident(self, s: SessionView) -> F64:
+        """Every worker's latency if ``s`` joined it and every resident session were active."""
+        n = self.resident + 1
+        if self.sequential:
+            return self.work + self.idle[:, 2] + _own_ms(s) + 18.0 * n / self.cap**2
+        own = session_base_ms(s.compute_units, s.resolution, s.frames)
+        base = np.maximum(np.maximum(self.base, self.idle[:, 0]), own)
+        tokens = np.maximum(np.maximum(self.tokens, self.idle[:, 1]), s.prompt_tokens)
+        return base + 0.015 * tokens + 55.0 * (n - 1) + 18.0 * (n / self.cap) ** 2
+
+    def admit_target(self, s: SessionView, target_ms: float) -> int:
+        """``admit_ms``: the worker with a memory slot whose all-resident latency with ``s`` is lowest and
+        within ``target_ms``; -1 if none."""
+        # + one forward: a chunk due while another worker-iteration's forward runs waits for it too
+        lat = np.where(self.room(), self.with_all_resident(s) + _own_ms(s), np.inf)
+        if not lat.size:
+            return -1
+        t = int(np.argmin(lat + 1e-6 * self.resident))
+        return t if lat[t] <= target_ms else -1
 
     def room(self) -> npt.NDArray[np.bool_]:
         """Workers a rebalancing move may target: accepting, with a free memory slot (see the module doc)."""
@@ -271,6 +312,7 @@ def _place_pending(
     place: list[tuple[str, str]] = []
     unplaced: list[str] = []
     full: set[bool] = set()  # classes (streaming or not) that found no worker: the rest of them will not
+    over: set[float] = set()  # admit_ms: own forward times that found no worker within the target
     for s in sorted(pending, key=lambda m: (not m.streaming, m.id)):
         # which workers have room depends on the class, not the session, and placing only takes room
         t = -1
@@ -278,6 +320,10 @@ def _place_pending(
             t = c.best_target(s, headroom=0 if s.streaming else params.headroom)
         if t < 0 and s.streaming and params.overflow and s.streaming not in full:
             t = c.best_target(s, memory_only=True)
+        if t < 0 and params.admit_ms > 0 and (kind := _own_ms(s)) not in over:
+            t = c.admit_target(s, params.admit_ms)
+            if t < 0:
+                over.add(kind)
         if t < 0:
             full.add(s.streaming)
             unplaced.append(s.id)

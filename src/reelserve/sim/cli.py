@@ -11,6 +11,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,6 +104,12 @@ def sim_command(
     startup_s: Annotated[float, typer.Option(help="Seconds a new GPU takes to serve.")] = 10.0,
     deadline_ms: Annotated[float, typer.Option(help="Per-chunk latency target.")] = 1000.0,
     warmup_s: Annotated[float, typer.Option(help="Latency is measured after this many seconds.")] = 120.0,
+    chunk_target_ms: Annotated[
+        float, typer.Option(help="slo: admit past capacity within this predicted chunk latency (0 = off).")
+    ] = 0.0,
+    ttff_target_s: Annotated[
+        float, typer.Option(help="slo: an opening chunk's deadline after arrival (0 = --deadline-ms).")
+    ] = 0.0,
     frontier: Annotated[
         str, typer.Option(help="Budgets to sweep for non-autoscaled policies, e.g. 32,48,64.")
     ] = "",
@@ -110,7 +117,11 @@ def sim_command(
     frontier_budgets: Annotated[
         str, typer.Option(help="More budgets (max GPUs) to sweep for autoscaled ones, at --per-gpu.")
     ] = "",
+    frontier_chunk_targets: Annotated[
+        str, typer.Option(help="Chunk targets (ms) to sweep for slo policies, at each per-GPU target.")
+    ] = "",
     plots: Annotated[bool, typer.Option(help="Write PNG plots (needs matplotlib).")] = True,
+    parallel: Annotated[int, typer.Option("--jobs", help="Seed sweep: seeds simulated at once.")] = 1,
     seeds: Annotated[
         str, typer.Option(help="Repeat the frontier sweep per seed (e.g. 1,2,3,4,5); writes seeds.json.")
     ] = "",
@@ -129,6 +140,8 @@ def sim_command(
         startup_s=startup_s,
         deadline_ms=deadline_ms,
         warmup_s=warmup_s,
+        chunk_target_ms=chunk_target_ms,
+        ttff_target_s=ttff_target_s,
     )
     shape = StreamingShape(
         sessions, hours, burstiness, burst_window_s, mean_active_s, tail_alpha, mean_stretch_s, mean_idle_s,
@@ -144,10 +157,13 @@ def sim_command(
         _numbers(frontier, int, "--frontier") if frontier else (),
         _numbers(frontier_per_gpu, float, "--frontier-per-gpu") if frontier_per_gpu else (),
         _numbers(frontier_budgets, int, "--frontier-budgets") if frontier_budgets else (),
+        _numbers(frontier_chunk_targets, float, "--frontier-chunk-targets") if frontier_chunk_targets else (),
     )
     if seeds:
         seed_list = tuple(int(s) for s in _numbers(seeds, int, "--seeds"))
-        _seed_sweep(lambda s: build_workload(workload, params, s), cfg, seed_list, out_dir)
+        if parallel < 1:
+            raise InvalidInput("--jobs must be >= 1", param="jobs")
+        _seed_sweep(partial(build_workload, workload, params), cfg, seed_list, out_dir, parallel)
         return
     summary, runs = run_sim(build_workload(workload, params, seed), cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,9 +202,9 @@ def _plan_workload(
 
 
 def _seed_sweep(
-    build: Callable[[int], Workload], cfg: SimConfig, seeds: tuple[int, ...], out_dir: Path
+    build: Callable[[int], Workload], cfg: SimConfig, seeds: tuple[int, ...], out_dir: Path, jobs: int
 ) -> None:
-    doc, summaries = sweep_seeds(build, cfg, seeds)
+    doc, summaries = sweep_seeds(build, cfg, seeds, jobs=jobs)
     out_dir.mkdir(parents=True, exist_ok=True)
     for seed, summary in zip(seeds, summaries, strict=True):
         (out_dir / f"seed-{seed}").mkdir(exist_ok=True)

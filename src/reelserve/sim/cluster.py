@@ -29,6 +29,8 @@ class ClusterSpec:
     notice_s: float = 30.0  #: spot eviction notice
     evictions_per_h: float | None = None  #: spot evictions per GPU-hour; None = the GPU type's figure
     deadline_ms: float = 1000.0  #: per-chunk latency target
+    chunk_target_ms: float = 0.0  #: ``slo``: admit past capacity within this predicted latency (0 = off)
+    ttff_target_s: float = 0.0  #: ``slo``: an opening chunk's deadline after arrival (0 = deadline_ms)
     warmup_s: float = 120.0  #: latency and TTFF count from here on (cold start excluded); cost counts it all
     coalesce_wait_s: float = 0.3  #: coalescing: an off-grid chunk waits this long at most for the iteration
     restore_mb_per_ms: float = 25.0  #: host-to-GPU restore bandwidth (offloaded sessions)
@@ -41,6 +43,8 @@ class ClusterSpec:
         gpu_type(self.gpu)
         gpu_type(self.reference_gpu)
         numbers = (self.startup_s, self.hold_s, self.notice_s, self.reinit_ms, self.warmup_s)
+        if min(self.chunk_target_ms, self.ttff_target_s) < 0:
+            raise InvalidInput("--chunk-target-ms and --ttff-target-s must be >= 0 (0 = no target)")
         if min(numbers) < 0 or self.control_s <= 0 or self.per_gpu <= 0 or self.deadline_ms <= 0:
             raise InvalidInput("cluster times must be >= 0, control period, per-GPU target and deadline > 0")
         if not 0 <= self.spot_share <= 1 or self.capacity < 1 or self.memory_slots < self.capacity:

@@ -14,6 +14,7 @@
 | ``headroom`` | + a new session leaves a batch slot free on a worker holding idle sessions (their resumes) |
 | ``overflow`` | + a restored session with no batch slot anywhere takes a memory slot instead of waiting |
 | ``runtime-aware`` | + placement predicts for the worker's runtime (no coalescing: the sum of its forwards) |
+| ``slo`` | + the operator's targets: EDF on each chunk's own deadline, admission past capacity within them |
 | ``continuous`` | + step-level continuous batching (``sched.continuous``, as the engine's model worker) |
 
 ``resolve_policy("closed-loop+coalescing+offload")`` merges the entries' switches.
@@ -44,6 +45,7 @@ class PolicyConfig:
     headroom: int = 0  #: ``PlacementParams.headroom``: batch slots new sessions leave for resumes
     overflow: bool = False  #: ``PlacementParams.overflow``: restores take a memory slot rather than wait
     runtime_aware: bool = False  #: placement predicts for the worker's runtime (sequential if not coalescing)
+    slo: bool = False  #: admission and opening hold from the cluster's chunk and TTFF targets
 
 
 POLICIES: Registry[PolicyConfig] = Registry("policy")
@@ -68,6 +70,7 @@ for _entry in (
     PolicyConfig("headroom", headroom=1),
     PolicyConfig("overflow", overflow=True),
     PolicyConfig("runtime-aware", runtime_aware=True),
+    PolicyConfig("slo", slo=True),
 ):
     POLICIES.register(_entry.name)(_entry)
 
@@ -90,4 +93,5 @@ def resolve_policy(expr: str) -> PolicyConfig:
         headroom=max(e.headroom for e in entries),
         overflow=any(e.overflow for e in entries),
         runtime_aware=any(e.runtime_aware for e in entries),
+        slo=any(e.slo for e in entries),
     )

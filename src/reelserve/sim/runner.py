@@ -50,6 +50,7 @@ class SimConfig:
     frontier_gpus: tuple[int, ...] = ()  #: budgets to sweep for policies without autoscaling
     frontier_per_gpu: tuple[float, ...] = ()  #: per-GPU targets to sweep for autoscaling policies
     frontier_budgets: tuple[int, ...] = ()  #: more budgets (max GPUs) for autoscaled policies, at per_gpu
+    frontier_chunk_targets: tuple[float, ...] = ()  #: ``slo``: chunk targets (ms) at each per-GPU target
 
 
 @dataclass(slots=True)
@@ -78,10 +79,17 @@ def _frontier(workload: Workload, cfg: SimConfig, done: dict[str, RunOutput]) ->
     """Every policy at every knob of the sweep; ``done`` holds runs at the full budget (not redone)."""
     points: list[dict[str, Any]] = []
     for policy in cfg.policies:
-        autoscaled = resolve_policy(policy).autoscale
+        config = resolve_policy(policy)
+        autoscaled = config.autoscale
         knobs: list[ClusterSpec] = []
         if autoscaled:
             knobs = [replace(cfg.cluster, per_gpu=c) for c in cfg.frontier_per_gpu]
+            if config.slo and cfg.frontier_chunk_targets:  # every per-GPU target at every chunk target
+                knobs = [
+                    replace(k, chunk_target_ms=t)
+                    for k in knobs or [cfg.cluster]
+                    for t in cfg.frontier_chunk_targets
+                ]
             knobs += [replace(cfg.cluster, gpus=g) for g in cfg.frontier_budgets]
             knobs = list(dict.fromkeys(knobs))  # a budget sweep may repeat the full-budget point
         else:
@@ -97,6 +105,7 @@ def _frontier(workload: Workload, cfg: SimConfig, done: dict[str, RunOutput]) ->
                     "policy": policy,
                     "gpus": cluster.gpus,
                     "per_gpu": cluster.per_gpu if autoscaled else None,
+                    "chunk_target_ms": cluster.chunk_target_ms if config.slo else None,
                     "cost_usd": s["cost_usd"],
                     "gpu_hours": s["gpu_hours"],
                     "worst_chunk_latency_s": s["worst_chunk_latency_s"],

@@ -4,8 +4,9 @@ One seed's worst-case latency is one maximum over ~400,000 chunks, and one hour 
 can be light or heavy; a claim about a policy should hold across seeds. ``sweep_seeds`` runs
 ``run_sim`` once per seed (the workload rebuilt from that seed) and returns ``seeds.json``:
 
-- ``points``: each frontier point (policy, budget, per-GPU target) with mean / std / min / max over the
-  seeds of its cost, worst and p99 per-chunk latency, deadline-miss rate and TTFF p50 / p99;
+- ``points``: each frontier point (policy, budget, per-GPU target, ``slo`` chunk target) with mean /
+  std / min / max over the seeds of its cost, worst and p99 per-chunk latency, deadline-miss rate and
+  TTFF p50 / p99;
 - ``comparisons``: for each policy other than the baseline and each compared figure, the per-seed
   values of ``compare_frontiers`` (cut at equal cost, cost cut at equal target — latency only, and at
   equal service: ``sim.compare``) and their spread;
@@ -17,6 +18,7 @@ can be light or heavy; a claim about a policy should hold across seeds. ``sweep_
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from statistics import fmean, pstdev
 from typing import Any
@@ -29,7 +31,7 @@ from reelserve.sim.workload import Workload
 __all__ = ["aggregate", "recompare", "spread", "sweep_seeds"]
 
 FIGURES = ("cost_usd", "gpu_hours", *COMPARED, "ttff_p50_s", "ttff_p99_s")
-Key = tuple[str, int, float | None]
+Key = tuple[str, int, float | None, float | None]
 
 
 def spread(values: Sequence[float | None]) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def spread(values: Sequence[float | None]) -> dict[str, Any]:
 
 
 def _key(p: dict[str, Any]) -> Key:
-    return (p["policy"], p["gpus"], p["per_gpu"])
+    return (p["policy"], p["gpus"], p["per_gpu"], p.get("chunk_target_ms"))
 
 
 def _cut_at_cost(points: list[dict[str, Any]], p: dict[str, Any], baseline: str, metric: str) -> float | None:
@@ -56,15 +58,28 @@ def _cut_at_cost(points: list[dict[str, Any]], p: dict[str, Any], baseline: str,
 
 
 def sweep_seeds(
-    build: Callable[[int], Workload], cfg: SimConfig, seeds: Sequence[int], baseline: str = "static"
+    build: Callable[[int], Workload],
+    cfg: SimConfig,
+    seeds: Sequence[int],
+    baseline: str = "static",
+    jobs: int = 1,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the sweep once per seed; returns ``seeds.json`` and each seed's ``summary.json``."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise InvalidInput("--seeds takes distinct integers, e.g. 1,2,3,4,5", param="seeds")
     if not (cfg.frontier_gpus or cfg.frontier_per_gpu) or baseline not in cfg.policies:
         raise InvalidInput(f"a seed sweep compares frontiers: give --frontier and the {baseline!r} policy")
-    summaries = [run_sim(build(seed), replace(cfg, seed=seed))[0] for seed in seeds]
+    configs = [replace(cfg, seed=seed) for seed in seeds]
+    if jobs > 1 and len(seeds) > 1:  # seeds are independent: one process each (``build`` must pickle)
+        with ProcessPoolExecutor(min(jobs, len(seeds))) as pool:
+            summaries = list(pool.map(_summary, [build] * len(seeds), configs))
+    else:
+        summaries = [_summary(build, c) for c in configs]
     return aggregate(summaries, cfg.policies, baseline), summaries
+
+
+def _summary(build: Callable[[int], Workload], cfg: SimConfig) -> dict[str, Any]:
+    return run_sim(build(cfg.seed), cfg)[0]
 
 
 def recompare(summary: dict[str, Any], baseline: str = "static") -> dict[str, Any]:
@@ -88,11 +103,13 @@ def aggregate(
         for p in frontier:
             by_key.setdefault(_key(p), []).append(p)
     points = [
-        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], **{f: spread([p[f] for p in ps]) for f in FIGURES}}
+        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], "chunk_target_ms": k[3]}
+        | {f: spread([p[f] for p in ps]) for f in FIGURES}
         for k, ps in by_key.items()
     ]
     mean_points = [
-        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], **{f: fmean(p[f] for p in ps) for f in FIGURES}}
+        {"policy": k[0], "gpus": k[1], "per_gpu": k[2], "chunk_target_ms": k[3]}
+        | {f: fmean(p[f] for p in ps) for f in FIGURES}
         for k, ps in by_key.items()
     ]
     comparisons: list[dict[str, Any]] = []
@@ -126,7 +143,14 @@ def aggregate(
             for k in (k for k in by_key if k[0] == policy):
                 cuts = [_cut_at_cost(f, p, baseline, metric) for f in frontiers for p in f if _key(p) == k]
                 per_point.append(
-                    {"policy": policy, "gpus": k[1], "per_gpu": k[2], "metric": metric, "cut": spread(cuts)}
+                    {
+                        "policy": policy,
+                        "gpus": k[1],
+                        "per_gpu": k[2],
+                        "chunk_target_ms": k[3],
+                        "metric": metric,
+                        "cut": spread(cuts),
+                    }
                 )
     return {
         "seeds": list(seeds),

@@ -12,8 +12,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from reelserve.sched.autoscale import autoscale
+from reelserve.sched.latency import migration_ms
 from reelserve.sched.placement import PlacementParams, plan_placement, resume_move
-from reelserve.sim.entities import WorkerState
+from reelserve.sim.entities import SimSession, WorkerState
 
 if TYPE_CHECKING:
     from reelserve.sim.loop import Event
@@ -34,18 +35,23 @@ def _placement(world: StreamWorld, params: PlacementParams) -> list[Event[Stream
         world.n_idle_resident -= 1
         world.metrics.offloads += 1
     for move in decision.moves:
-        s = world.sessions[move.session_id]
-        if not s.active:  # an idle session moved off a draining GPU
-            events += world.migrate(s, move.target, move.cost_ms)
-        elif move.session_id in world.workers[move.source].inflight and world.in_flight(
-            world.workers[move.source]
-        ):
-            s.pending_move = move.target  # at the chunk boundary
-        else:
-            events += world.migrate(s, move.target, move.cost_ms)
+        events += _move(world, world.sessions[move.session_id], move.target, move.cost_ms)
     for sid, wid in decision.place:
-        events += world.attach(world.sessions[sid], world.workers[wid], 0.0)
+        s = world.sessions[sid]
+        if s.worker is None:
+            events += world.attach(s, world.workers[wid], 0.0)
+        else:  # evacuated off a draining GPU and found no batch slot, then admitted past one: a move
+            events += _move(world, s, wid, migration_ms(s.view))
     return events
+
+
+def _move(world: StreamWorld, s: SimSession, target: str, cost_ms: float) -> list[Event[StreamWorld]]:
+    """Migrate ``s`` now, or at its chunk boundary if its worker's running forward holds its chunk."""
+    source = world.workers[s.worker] if s.worker is not None else None
+    if s.active and source is not None and s.spec.id in source.inflight and world.in_flight(source):
+        s.pending_move = target
+        return []
+    return world.migrate(s, target, cost_ms)
 
 
 def place_waiting(world: StreamWorld) -> list[Event[StreamWorld]]:

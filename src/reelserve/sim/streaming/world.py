@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reelserve.sched.latency import session_base_ms
-from reelserve.sched.ordering import held_back
+from reelserve.sched.ordering import held_back, slo_deadline
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.quality import QualityLevel, admit, build_ladder
 from reelserve.sim.cluster import ClusterSpec
@@ -80,7 +80,11 @@ class StreamWorld:
             headroom=policy.headroom,
             overflow=policy.overflow,
             sequential=policy.runtime_aware and not policy.coalesce,
+            admit_ms=cluster.chunk_target_ms if policy.slo else 0.0,
         )
+        #: ``slo``: the chunk deadlines its ordering uses (a target of 0 falls back to the deadline)
+        self.chunk_target_s = (cluster.chunk_target_ms or cluster.deadline_ms) / 1000.0
+        self.ttff_target_s = cluster.ttff_target_s or self.deadline_s
         self._base: dict[str, float] = {}
         self._ladders: dict[str, tuple[QualityLevel, ...]] = {}
 
@@ -197,7 +201,15 @@ class StreamWorld:
         return [ForwardDone(w.busy_until, w.id, w.wake_token)]
 
     def _order_key(self, start: float) -> Callable[[SimSession], tuple[int, float, str]]:
-        """EDF on due times; with ``streams-first`` an opening chunk yields (``sched.ordering.held_back``)."""
+        """EDF on due times; with ``streams-first`` an opening chunk yields (``sched.ordering.held_back``);
+        with ``slo``, EDF on each chunk's own deadline (``sched.ordering.slo_deadline``)."""
+        if self.policy.slo:
+            chunk, ttff = self.chunk_target_s, self.ttff_target_s
+            return lambda m: (
+                0,
+                slo_deadline(m.first_done is None, m.next_request, m.spec.arrival, chunk, ttff),
+                m.spec.id,
+            )
         if not self.policy.streams_first:
             return lambda m: (0, m.next_request, m.spec.id)
         # an opening chunk was queued on this worker when it was attached: ready_at (no chunk delivered yet)
