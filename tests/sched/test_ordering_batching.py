@@ -87,3 +87,20 @@ def test_streams_first_runs_opening_chunks_after_streaming_ones_until_the_hold_e
     # priority classes still come first
     batch = req("b", 0.0, 1.0, priority=Priority.BATCH)
     assert order_requests([batch, opening], 10.0, "streams-first").request_ids == ("new", "b")
+
+
+def test_slo_deadlines_put_an_opening_chunk_where_its_ttff_target_falls_among_streaming_chunks() -> None:
+    from reelserve.sched.ordering import slo_deadline
+
+    # streaming chunks due at 10.0 and 10.5 with a 2-s chunk target: deadlines 12.0 and 12.5
+    stream = [RequestView(f"s{i}", due, deadline=slo_deadline(False, due, 0.0, 2.0, 1.0)) for i, due in
+              enumerate((10.0, 10.5))]  # fmt: skip
+    assert [r.deadline for r in stream] == [12.0, 12.5]
+    # an opening that arrived at 11.2 with a 1-s TTFF target is due 12.2: between them under EDF
+    opening = RequestView("o", 11.2, deadline=slo_deadline(True, 11.2, 11.2, 2.0, 1.0), opening=True)
+    assert order_requests([*stream, opening], 11.3, "edf").request_ids == ("s0", "o", "s1")
+    # a later arrival (12.0 -> 13.0) runs after both; an earlier one (10.5 -> 11.5) before both
+    late = RequestView("o", 12.0, deadline=slo_deadline(True, 12.0, 12.0, 2.0, 1.0), opening=True)
+    assert order_requests([*stream, late], 12.1, "edf").request_ids == ("s0", "s1", "o")
+    early = RequestView("o", 10.5, deadline=slo_deadline(True, 10.5, 10.5, 2.0, 1.0), opening=True)
+    assert order_requests([*stream, early], 10.6, "edf").request_ids == ("o", "s0", "s1")
