@@ -105,3 +105,17 @@ def test_plan_policy_sets_the_engine_switches(tmp_path: Path) -> None:
     bad = runner.invoke(app, [*args, "--policy", "magic", "--out", str(tmp_path / "bad.json")])
     assert bad.exit_code == 2 and "closed-loop" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_plan_policy_closed_loop_slo_takes_the_workload_s_ttff_as_its_target(tmp_path: Path) -> None:
+    args = ["plan", "--preset", "ads", "--count", "40", "--deadline-h", "1", "--method", "greedy"]
+    out = tmp_path / "slo.json"
+    result = runner.invoke(app, [*args, "--policy", "closed-loop+slo", "--ttff", "30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    engine = json.loads(out.read_text())["plan"]["engine"]
+    assert (engine["policy"], engine["ordering"], engine["headroom"]) == ("closed-loop+slo", "edf", 1)
+    assert (engine["chunk_target_ms"], engine["ttff_target_s"]) == (0.0, 30.0)
+    # the ads workload has no TTFF limit of its own: an slo plan without a target is refused
+    bad = runner.invoke(app, [*args, "--policy", "closed-loop+slo", "--out", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "--ttff" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad.json").exists()

@@ -92,6 +92,23 @@ def serve(
             "(0 = off; the closed loop's is 1). Default: the plan's, else 0."
         ),
     ] = None,
+    chunk_target_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="slo: per-chunk latency target, ms (0 = off). A new session finding no batch slot is "
+            "admitted past a worker's capacity while its predicted latency stays within it; a streaming "
+            "chunk is due min(its session's deadline_ms, this). Needs --ordering edf. "
+            "Default: the plan's, else 0."
+        ),
+    ] = None,
+    ttff_target_s: Annotated[
+        float | None,
+        typer.Option(
+            help="slo: a session's first chunk is due this many seconds after the session opened "
+            "(0 = off; EDF then runs it before streaming chunks only once it is due earlier). Needs "
+            "--ordering edf. Default: the plan's (its workload's TTFF limit), else 0."
+        ),
+    ] = None,
     data: DataOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -107,7 +124,13 @@ def serve(
     if engine not in ENGINES:  # before anything is configured or written
         raise UnknownName("engine", engine, list(ENGINES), param="engine")
     planned = _plan(engine, devices, plan, method, device_map, model_map, strict)
-    scheduling = _scheduling(ordering, headroom, planned)
+    scheduling = _scheduling(
+        planned,
+        ordering=ordering,
+        headroom=headroom,
+        chunk_target_ms=chunk_target_ms,
+        ttff_target_s=ttff_target_s,
+    )
     configure_logging(logging.INFO)
     with open_data_dir(data, store) as dd:
         root, url = dd.root, str(dd.store.engine.url.render_as_string(hide_password=False))
@@ -179,16 +202,18 @@ def _plan(
     return planned
 
 
-def _scheduling(ordering: str | None, headroom: int | None, plan: EnginePlan | None) -> Scheduling:
-    """``--ordering`` / ``--headroom`` over the plan's over the defaults (edf, 0); bad values exit 2."""
+def _scheduling(plan: EnginePlan | None, **flags: Any) -> Scheduling:
+    """The flags given (``Scheduling`` fields; None = not given) over the plan's over the defaults
+    (edf, 0, no targets); bad values and bad combinations exit 2."""
     from reelserve.sched.provision.engine_config import Scheduling
 
     base = Scheduling() if plan is None else plan.scheduling
-    chosen = Scheduling(
-        base.ordering if ordering is None else ordering, base.headroom if headroom is None else headroom
-    )
+    given = {k: v for k, v in flags.items() if v is not None}
+    chosen = replace(base, **given)
     if chosen != Scheduling():
-        typer.echo(f"scheduling: ordering {chosen.ordering}, headroom {chosen.headroom}", err=True)
+        targets = f", chunk target {chosen.chunk_target_ms:g} ms, TTFF target {chosen.ttff_target_s:g} s"
+        line = f"scheduling: ordering {chosen.ordering}, headroom {chosen.headroom}"
+        typer.echo(line + (targets if chosen.slo else ""), err=True)
     return chosen
 
 
@@ -200,7 +225,10 @@ def _session_config(scheduling: Scheduling) -> ManagerConfig:
     return replace(
         cfg,
         pool=replace(cfg.pool, ordering=scheduling.ordering),
-        placement=replace(cfg.placement, headroom=scheduling.headroom),
+        placement=replace(
+            cfg.placement, headroom=scheduling.headroom, admit_ms=float(scheduling.chunk_target_ms)
+        ),
+        ttff_target_s=float(scheduling.ttff_target_s),
     )
 
 

@@ -10,9 +10,10 @@ that needs weights) is a *shortfall*: one line each, printed at start and kept i
 ``strict`` turns any shortfall into an error. Bad input raises ``InvalidInput`` (CLI exit 2).
 
 The section also names the scheduling policy the plan is made for and the switches of it the engine
-runs (``ordering``, ``headroom``; the closed loop's are ``streams-first`` and 1): ``serve --plan``
-starts with them unless ``--ordering`` / ``--headroom`` say otherwise. A plan without them (an older
-``reelserve plan``) starts with the defaults, ``edf`` and 0.
+runs (``ordering``, ``headroom``; the closed loop's are ``streams-first`` and 1; ``closed-loop+slo``
+adds ``chunk_target_ms`` and ``ttff_target_s``): ``serve --plan`` starts with them unless
+``--ordering`` / ``--headroom`` / ``--chunk-target-ms`` / ``--ttff-target-s`` say otherwise. A plan
+without them (an older ``reelserve plan``) starts with the defaults, ``edf``, 0 and no targets.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class EnginePlan:
     notes: tuple[str, ...]  #: facts worth a line that are not shortfalls (unused devices, spot)
     served_elsewhere: tuple[str, ...]  #: stages of the plan this engine does not serve
     policy: str | None = None  #: the scheduling policy the plan is made for; None = an older plan
-    scheduling: Scheduling = field(default_factory=Scheduling)  #: its ordering and headroom (or defaults)
+    scheduling: Scheduling = field(default_factory=Scheduling)  #: its switches (or the defaults)
 
     def info(self) -> dict[str, Any]:
         """For ``GET /v1/engine``'s ``plan``."""
@@ -87,6 +88,8 @@ class EnginePlan:
             "policy": self.policy,
             "ordering": self.scheduling.ordering,
             "headroom": self.scheduling.headroom,
+            "chunk_target_ms": self.scheduling.chunk_target_ms,
+            "ttff_target_s": self.scheduling.ttff_target_s,
         }
 
 
@@ -202,7 +205,12 @@ def _scheduling(cfg: Mapping[str, Any]) -> tuple[str | None, Scheduling]:
     engine = cfg["engine"]
     policy = engine.get("policy")
     try:
-        return policy, Scheduling(engine.get("ordering", "edf"), engine.get("headroom", 0))
+        return policy, Scheduling(
+            engine.get("ordering", "edf"),
+            engine.get("headroom", 0),
+            engine.get("chunk_target_ms", 0.0),
+            engine.get("ttff_target_s", 0.0),
+        )
     except InvalidInput as exc:
         raise InvalidInput(
             f"the plan's engine section is malformed ({exc.message}); re-run `reelserve plan`", param="plan"

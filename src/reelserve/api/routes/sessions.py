@@ -178,7 +178,8 @@ async def close_session(session_id: str, principal: Writer, request: Request) ->
 @router.get("/v1/engine", responses=responses(401))
 async def engine_state(principal: Reader, request: Request) -> dict[str, Any]:
     """Model workers (accepting, and their own counters), sessions by status, migrations, autoscaler,
-    the scheduling switches (``ordering``, ``headroom``), and with ``serve --plan`` the plan's workers,
+    the scheduling switches (``ordering``, ``headroom``), ``slo``'s targets (``chunk_target_ms``,
+    ``ttff_target_s``; 0 = off), and with ``serve --plan`` the plan's workers,
     shortfalls, stages served elsewhere and the policy it was made for."""
     mgr = await manager_of(request.app)
     plan = getattr(request.app.state, "engine_plan", None)

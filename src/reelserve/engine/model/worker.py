@@ -5,7 +5,8 @@ answers ``(rid, "ok", result)`` or ``(rid, "error", {"code", "message", "retryab
 order work finishes. Control ops are answered at once; ``chunk`` and ``clip`` when their frames exist.
 
     open(sid, spec)        hold a new session         prompt(sid, prompt)   change it from the next chunk
-    chunk(sid, index)      generate chunk ``index``   export(sid)           state bytes; the worker drops it
+    chunk(sid, index[, steps, deadline_s])  generate chunk ``index`` (due in ``deadline_s``: ``slo``)
+    export(sid)            state bytes; the worker drops it
     restore(sid, state)    take a session over        close(sid)            drop it
     clip(...)              one clip (a job's batch forward)                 stats()   drain()   ping()
     configure(max_batch, max_wait_s, preempt, ordering)   change the batching policy
@@ -119,14 +120,17 @@ class _Worker:
         self.draining = True
         self.reply(rid, None)
 
-    def op_chunk(self, rid: int, sid: str, index: int, steps: int | None = None) -> None:
-        """``steps``: run this chunk with fewer steps than the session's (adaptive quality)."""
+    def op_chunk(
+        self, rid: int, sid: str, index: int, steps: int | None = None, deadline_s: float | None = None
+    ) -> None:
+        """``steps``: run this chunk with fewer steps than the session's (adaptive quality);
+        ``deadline_s``: it is due this many seconds from now (``slo``; default the session's deadline_ms)."""
         sess = self.session(sid)
         if index != sess.next_index or sess.busy:
             raise Conflict(f"session {sid} expects chunk {sess.next_index}, got {index}")
         spec = sess.spec
         sess.busy = True
-        deadline = time.monotonic() + spec.deadline_ms / 1000.0
+        deadline = time.monotonic() + (spec.deadline_ms / 1000.0 if deadline_s is None else deadline_s)
 
         def done(item: WorkItem, frames: np.ndarray | None, err: ReelserveError | None) -> None:
             sess.busy = False

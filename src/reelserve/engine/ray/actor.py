@@ -16,10 +16,11 @@ import asyncio
 import multiprocessing as mp
 import os
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from reelserve.core.errors import ReelserveError
+from reelserve.core.errors import InvalidInput, ReelserveError
 from reelserve.engine.model.client import ModelWorkerClient, RemoteError
 from reelserve.engine.model.config import ModelWorkerConfig
 
@@ -34,7 +35,9 @@ class ThreadWorkerClient(ModelWorkerClient):
         self._term = [False]  #: the worker loop's SIGTERM flag
         self._thread: threading.Thread | None = None
 
-    def start(self) -> ThreadWorkerClient:
+    def start(self, main: Callable[[ModelWorkerConfig, Any], None] | None = None) -> ThreadWorkerClient:
+        if main is not None:  # the chunk-path profile's timed process body: local processes only
+            raise InvalidInput("a custom worker body runs in a local model worker process, not here")
         parent, child = mp.Pipe()
         self._conn = parent
         self._pending[0] = self._ready

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from reelserve.core.errors import ReelserveError
+from reelserve.core.errors import InvalidInput, ReelserveError
 from reelserve.engine.model.client import ModelWorkerClient, RemoteError, WorkerLost
 from reelserve.engine.model.config import ModelWorkerConfig
 
@@ -47,7 +48,9 @@ class RayWorkerClient(ModelWorkerClient):
         self.accelerator_type: str | None = None  #: e.g. "H100": Ray places the actor on such a node
         self._stopping = False
 
-    def start(self) -> RayWorkerClient:
+    def start(self, main: Callable[[ModelWorkerConfig, Any], None] | None = None) -> RayWorkerClient:
+        if main is not None:  # the chunk-path profile's timed process body: local processes only
+            raise InvalidInput("a custom worker body runs in a local model worker process, not here")
         from reelserve.engine.ray.actor import ModelActor
 
         cfg, resources = actor_options(self.cfg)

@@ -22,6 +22,7 @@ from reelserve.engine.encode import encode_segment
 from reelserve.engine.model.client import WorkerLost
 from reelserve.engine.sessions.adapt import chunk_choice, observe_chunk
 from reelserve.engine.sessions.session import Session, SessionStatus
+from reelserve.engine.sessions.slo import chunk_deadline
 from reelserve.engine.sessions.spec import ChunkRecord
 from reelserve.sched.placement import PlacementParams, plan_placement, resume_move
 
@@ -69,8 +70,9 @@ async def offload(mgr: SessionManager, s: Session) -> None:
 def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
     views = [v for v in mgr.session_views() if v.id != s.id]
     views.append(mgr.session_view(s, worker=None, active=True))
-    # place only, but a new session leaves the manager's headroom free for resident idle sessions
-    params = replace(_PLACE_ONLY, headroom=mgr.cfg.placement.headroom)
+    # place only, but a new session leaves the manager's headroom free for resident idle sessions, and
+    # with a chunk target (``slo``) one finding no batch slot is admitted past capacity within it
+    params = replace(_PLACE_ONLY, headroom=mgr.cfg.placement.headroom, admit_ms=mgr.cfg.placement.admit_ms)
     decision = plan_placement(views, mgr.pool.views(), time.monotonic(), params)
     return dict(decision.place).get(s.id)
 
@@ -113,6 +115,21 @@ async def _place(mgr: SessionManager, s: Session) -> None:
     s.worker, s.offloaded = dest, False
 
 
+def chunk_args(mgr: SessionManager, s: Session, steps: int | None) -> dict[str, Any]:
+    """The worker ``chunk`` op's arguments for ``s``'s next chunk; with ``slo`` on, ``deadline_s``: the
+    seconds left until the chunk's own deadline (``slo.chunk_deadline``; the worker adds its clock)."""
+    args: dict[str, Any] = {"sid": s.id, "index": s.next_index, "steps": steps}
+    if mgr.cfg.slo:
+        now = time.monotonic()
+        opened = now if s.opened is None else s.opened  # not begun or resumed by the manager: opens now
+        cfg = mgr.cfg
+        due = chunk_deadline(
+            s.spec.deadline_ms, s.next_index == 0, now, opened, cfg.chunk_target_ms, cfg.ttff_target_s
+        )
+        args["deadline_s"] = due - now
+    return args
+
+
 async def _chunk(mgr: SessionManager, s: Session) -> None:
     assert s.worker is not None
     if s.pending_prompt is not None:
@@ -125,7 +142,7 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     requested = time.time()
     choice = chunk_choice(mgr, s)
     steps = None if choice.level is None or choice.level.steps == s.spec.steps else choice.level.steps
-    res = await _call(mgr, s.worker, "chunk", sid=s.id, index=s.next_index, steps=steps)
+    res = await _call(mgr, s.worker, "chunk", **chunk_args(mgr, s, steps))
     frames = res["frames"]
     encoder = mgr.encoders[s.id]
     loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
 from reelserve.engine.sessions.persist import persist, persist_later, restore_open
 from reelserve.engine.sessions.session import Message, Session, SessionStatus
+from reelserve.engine.sessions.slo import slo_on
 from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
 from reelserve.media.codecs import EncodeSettings
 from reelserve.media.fmp4 import FragmentedEncoder
@@ -56,6 +58,28 @@ class ManagerConfig:
     keep_ended_s: float = 3600.0  #: an ended session (and its backlog) stays readable this long
     profile: Profile = DEFAULT_PROFILE  #: adaptive quality's cost model of the model on this device ...
     calibrate: bool = True  #: ... scaled by observed / predicted chunk latency
+    #: ``slo``: an opening chunk's deadline after its session opened, s (0 = off; ``slo.py``). The chunk
+    #: target is ``placement.admit_ms`` (admission past capacity and streaming chunks' deadlines)
+    ttff_target_s: float = 0.0
+
+    def __post_init__(self) -> None:  # the edge (``serve``'s ``Scheduling``) says which flag was bad
+        if not all(math.isfinite(v) and v >= 0 for v in (self.placement.admit_ms, self.ttff_target_s)):
+            raise InvalidInput("the slo targets (placement.admit_ms, ttff_target_s) must be finite and >= 0")
+        if self.slo and self.pool.ordering != "edf":
+            raise InvalidInput(
+                f"the slo targets run plain EDF on each chunk's own deadline: the pool's ordering must be "
+                f"edf, not {self.pool.ordering}",
+                param="ordering",
+            )
+
+    @property
+    def chunk_target_ms(self) -> float:
+        """``slo``: the per-chunk latency target, ms (0 = off); ``PlacementParams.admit_ms``."""
+        return self.placement.admit_ms
+
+    @property
+    def slo(self) -> bool:
+        return slo_on(self.chunk_target_ms, self.ttff_target_s)
 
 
 def config_from_env(env: dict[str, str] | None = None) -> ManagerConfig:
@@ -200,6 +224,7 @@ class SessionManager:
     def begin(self, s: Session) -> None:
         """Start generating (idempotent): the first listener does this."""
         if s.status is SessionStatus.CREATED:
+            s.opened = time.monotonic()  # its TTFF clock (``slo``'s opening deadline)
             s.status = SessionStatus.RUNNING
             s.runnable.set()
             s.task = asyncio.create_task(drive(self, s), name=f"session-{s.id}")
@@ -218,6 +243,8 @@ class SessionManager:
 
     def resume(self, s: Session) -> None:
         if s.status is SessionStatus.PAUSED:
+            if s.next_index == 0:  # no chunk yet (or restored before its first): its TTFF clock restarts
+                s.opened = time.monotonic()
             s.auto_paused = False
             s.status = SessionStatus.RUNNING
             s.idle_since = None
@@ -294,6 +321,12 @@ class SessionManager:
             "autoscale": self.control.last_action,
             # the closed loop's switches: the batchers' ordering rule, new sessions' placement headroom
             "scheduling": {"ordering": self.pool.cfg.ordering, "headroom": self.cfg.placement.headroom},
+            # slo's targets (0 = off): admission past capacity within the chunk target; chunk deadlines
+            "slo": {
+                "on": self.cfg.slo,
+                "chunk_target_ms": self.cfg.chunk_target_ms,
+                "ttff_target_s": self.cfg.ttff_target_s,
+            },
         }
 
     async def worker_stats(self, timeout_s: float = 2.0) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class Session:
     admission: dict[str, Any] | None = None  #: the quality decision at creation (``QualityChoice``)
     resume_moves: int = 0  #: migrations made by ``resume_move`` (counted in ``migrations`` too)
     idle_since: float | None = None
+    opened: float | None = None  #: monotonic time it began generating (its TTFF clock); None = not yet
     error: dict[str, str] | None = None
     init_segment: bytes = b""
     codec: str = ""  #: MSE type, e.g. 'video/mp4; codecs="avc1.42c00a"'

@@ -9,13 +9,17 @@ silently. Pure: strings and numbers in, plain data out (the catalog itself is th
 
 A plan is made for a scheduling policy of the simulator (``PLAN_POLICY``, the closed loop); the
 section carries the switches of it that the live engine runs (``Scheduling``: the batchers' ordering
-rule and the new sessions' placement headroom), so ``serve --plan`` starts with them.
+rule, the new sessions' placement headroom and, for ``closed-loop+slo``, the operator's chunk and TTFF
+targets), so ``serve --plan`` starts with them. The targets of an ``slo`` policy come from the plan's
+workload: its TTFF limit is the TTFF target; a plan workload has no per-chunk latency limit, so the
+chunk target stays 0 (off) unless ``serve --chunk-target-ms`` sets it.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reelserve.core.errors import InvalidInput, UnknownName
@@ -29,12 +33,14 @@ __all__ = [
     "PLAN_POLICY",
     "POLICY_SCHEDULING",
     "RESOLUTION_SIZES",
+    "SLO_POLICIES",
     "VARIANT_MODELS",
     "ElsewhereStage",
     "EngineSection",
     "Scheduling",
     "WorkerGroup",
     "catalog_model",
+    "check_target",
     "engine_section",
     "policy_scheduling",
 ]
@@ -74,10 +80,13 @@ ENGINE_ORDERINGS = ("edf", "streams-first")
 
 @dataclass(frozen=True, slots=True)
 class Scheduling:
-    """The switches of a simulator policy that the live engine runs (``serve --ordering --headroom``)."""
+    """The switches of a simulator policy that the live engine runs (``serve --ordering --headroom
+    --chunk-target-ms --ttff-target-s``)."""
 
     ordering: str = "edf"  #: the model workers' batcher rule, one of ``ENGINE_ORDERINGS``
     headroom: int = 0  #: ``PlacementParams.headroom``: batch slots a new session leaves for resumes
+    chunk_target_ms: float = 0.0  #: ``slo``: per-chunk latency target, ms (admission, deadlines); 0 = off
+    ttff_target_s: float = 0.0  #: ``slo``: an opening chunk's deadline after the session opens, s; 0 = off
 
     def __post_init__(self) -> None:
         if self.ordering not in ENGINE_ORDERINGS:
@@ -88,16 +97,43 @@ class Scheduling:
                 f"not {self.headroom!r}",
                 param="headroom",
             )
+        for name, unit in (("chunk_target_ms", "milliseconds"), ("ttff_target_s", "seconds")):
+            check_target(name, getattr(self, name), unit)
+        if self.slo and self.ordering != "edf":
+            raise InvalidInput(
+                f"the slo targets (chunk_target_ms {self.chunk_target_ms:g}, ttff_target_s "
+                f"{self.ttff_target_s:g}) run plain EDF on each chunk's own deadline, which replaces "
+                f"{self.ordering}'s hold of a session's first chunk: use ordering edf with them, or set "
+                "both targets to 0",
+                param="ordering",
+            )
+
+    @property
+    def slo(self) -> bool:
+        """The ``slo`` switch is on: a chunk or TTFF target is set."""
+        return self.chunk_target_ms > 0 or self.ttff_target_s > 0
+
+
+def check_target(name: str, value: object, unit: str) -> None:
+    """An ``slo`` target is a finite number >= 0 (0 = off); anything else raises ``InvalidInput``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"{name} must be a number of {unit} >= 0 (0 = off), not {value!r}", param=name)
 
 
 #: Simulator policy -> its switches the engine runs. The engine's model workers batch continuously,
 #: so ``runtime-aware`` (``PlacementParams.sequential``, for a runtime without batching) does not apply;
-#: rebalancing and autoscaling are the session manager's own settings.
+#: rebalancing and autoscaling are the session manager's own settings. ``closed-loop+slo`` is the
+#: closed loop with EDF on each chunk's own deadline (its ``slo`` replaces streams-first's hold); its
+#: targets come from the plan's workload (``SLO_POLICIES``).
 POLICY_SCHEDULING: dict[str, Scheduling] = {
     "static": Scheduling(),
     "turboserve": Scheduling(),
     "closed-loop": Scheduling("streams-first", 1),
+    "closed-loop+slo": Scheduling("edf", 1),
 }
+
+#: Policies whose engine switches include the operator's targets, taken from the plan's workload.
+SLO_POLICIES = frozenset({"closed-loop+slo"})
 
 #: The policy a plan is made for: the closed loop, which beat static in the simulator (docs/simulator.md).
 PLAN_POLICY = "closed-loop"
@@ -157,7 +193,23 @@ class EngineSection:
             "policy": self.policy,
             "ordering": self.scheduling.ordering,
             "headroom": self.scheduling.headroom,
+            "chunk_target_ms": self.scheduling.chunk_target_ms,
+            "ttff_target_s": self.scheduling.ttff_target_s,
         }
+
+
+def _with_targets(scheduling: Scheduling, policy: str, w: PlanWorkload) -> Scheduling:
+    """An ``slo`` policy's switches with the workload's TTFF limit as the TTFF target; a workload
+    without one cannot run it (an ``slo`` plan with no target would silently be the plain policy)."""
+    if policy not in SLO_POLICIES:
+        return scheduling
+    if w.ttff_s is None:
+        raise InvalidInput(
+            f"policy {policy} takes its TTFF target from the workload's TTFF limit, and {w.name} has none: "
+            "give one (--ttff SECONDS) or plan for --policy closed-loop",
+            param="policy",
+        )
+    return replace(scheduling, ttff_target_s=float(w.ttff_s))
 
 
 def catalog_model(variant: str) -> str | None:
@@ -181,7 +233,7 @@ def engine_section(
 ) -> EngineSection:
     """Worker groups for the served stages of a plan, the stages served elsewhere, and the switches of
     ``policy`` (a key of ``POLICY_SCHEDULING``) the engine runs."""
-    scheduling = policy_scheduling(policy)
+    scheduling = _with_targets(policy_scheduling(policy), policy, w)
     groups: list[WorkerGroup] = []
     elsewhere: list[ElsewhereStage] = []
     for stage, sp in zip(w.stages, stages, strict=True):
