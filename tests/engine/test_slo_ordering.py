@@ -57,7 +57,7 @@ def test_a_streaming_chunk_is_due_its_request_plus_the_tighter_of_its_deadline_a
 ) -> None:
     managers.append(mgr := _manager(chunk_target_ms, TTFF_S))
     args = chunk_args(mgr, _session("s1", 3, time.monotonic() - 100.0), None)
-    assert args["index"] == 3 and args["deadline_s"] == pytest.approx(budget_s, abs=0.05)
+    assert args["index"] == 3 and args["deadline_s"] == pytest.approx(budget_s, abs=0.25)
 
 
 def test_an_opening_chunk_is_due_its_session_s_open_time_plus_the_ttff_target(
@@ -65,9 +65,9 @@ def test_an_opening_chunk_is_due_its_session_s_open_time_plus_the_ttff_target(
 ) -> None:
     managers.append(mgr := _manager(800.0, TTFF_S))
     opened = time.monotonic() - 10.0  # it waited 10 s for a worker: that counts against its TTFF
-    assert chunk_args(mgr, _session("s1", 0, opened), None)["deadline_s"] == pytest.approx(20.0, abs=0.05)
+    assert chunk_args(mgr, _session("s1", 0, opened), None)["deadline_s"] == pytest.approx(20.0, abs=0.25)
     managers.append(no_ttff := _manager(800.0, 0.0))  # as the simulator: no TTFF target = the deadline
-    assert chunk_args(no_ttff, _session("s1", 0, opened), None)["deadline_s"] == pytest.approx(-5.0, abs=0.05)
+    assert chunk_args(no_ttff, _session("s1", 0, opened), None)["deadline_s"] == pytest.approx(-5.0, abs=0.25)
 
 
 def test_a_resume_before_the_first_chunk_restarts_the_ttff_clock(managers: list[SessionManager]) -> None:
@@ -133,8 +133,8 @@ def test_an_opening_chunk_takes_the_last_slot_only_once_its_deadline_is_the_earl
     w.op_chunk(13, **chunk_args(mgr, old, None))
     w.op_chunk(14, **chunk_args(mgr, new, None))
     items = w.batcher.waiting
-    assert items["new/0"].opening and items["new/0"].deadline == pytest.approx(new.opened + TTFF_S, abs=0.05)
-    assert items["old/1"].deadline == pytest.approx(requested + 5.0, abs=0.05)
+    assert items["new/0"].opening and items["new/0"].deadline == pytest.approx(new.opened + TTFF_S, abs=0.25)
+    assert items["old/1"].deadline == pytest.approx(requested + 5.0, abs=0.25)
     assert w.batcher.tick() is None
     assert set(w.batcher.running) == {"run/1", first} and len(w.batcher.waiting) == 1
     assert w.batcher.timings[-1].batch == 2
