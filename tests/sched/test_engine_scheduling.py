@@ -27,7 +27,7 @@ def test_policies_without_the_switches_keep_edf_and_no_headroom() -> None:
     for policy in ("static", "turboserve"):
         section = engine_section(W, STAGES, policy).to_dict()
         assert (section["policy"], section["ordering"], section["headroom"]) == (policy, "edf", 0)
-    with pytest.raises(UnknownName, match="closed-loop, static, turboserve"):
+    with pytest.raises(UnknownName, match=r"closed-loop, closed-loop\+slo, static, turboserve"):
         policy_scheduling("closed-loop+offload")
 
 
