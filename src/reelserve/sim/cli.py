@@ -256,7 +256,8 @@ def plan_command(
         str,
         typer.Option(
             help="The scheduling policy the engine runs the plan with: closed-loop (streams-first "
-            "ordering, headroom 1), turboserve or static (edf, no headroom)."
+            "ordering, headroom 1), closed-loop+slo (edf on each chunk's deadline, headroom 1, the "
+            "workload's --ttff as the TTFF target), turboserve or static (edf, no headroom)."
         ),
     ] = PLAN_POLICY,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the plan config (JSON).")] = Path(
