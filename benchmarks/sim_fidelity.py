@@ -223,7 +223,7 @@ def path_medians(path: dict[str, Any]) -> dict[str, Any]:
     """The medians (ms) of a chunk-path profile, for the log."""
     out: dict[str, Any] = {}
     for key, value in path.items():
-        if isinstance(value, list):
+        if isinstance(value, list) and value:
             out[key] = round(pct(value, 0.5), 2)
         elif isinstance(value, dict):
             out[key] = {b: round(pct(v, 0.5), 2) for b, v in value.items()}

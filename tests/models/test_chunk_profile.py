@@ -24,6 +24,7 @@ def _stamps() -> dict[str, Any]:
         "read": {"a/1": (10.0003, 9.99), "b/1": (10.0004, 9.99), "a/2": (10.085, 10.08)},
         "answered": {"a/1": (2, 10.050), "b/1": (2, 10.052), "a/2": (4, 10.200)},
         "opened": [0.003, 0.004],
+        "late": [0.0004, 0.002],  # two waits for company that ended 0.4 and 2 ms past their wake
     }
 
 
@@ -41,6 +42,8 @@ def test_steps_and_decodes_are_keyed_by_what_ran() -> None:
     assert out["decode_ms"] == {"1": [100.0], "2": [200.0]}
     assert out["admit_ms"] == [1.0, 1.0, 1.0] and out["finish_ms"] == [4.0, 4.0, 4.0]
     assert out["open_ms"] == [3.0, 4.0]
+    assert out["wake_late_ms"] == [0.4, 2.0]
+    assert "wake_late_ms" in chunk_path_samples(CHUNKS, {k: v for k, v in _stamps().items() if k != "late"})
 
 
 def test_the_driver_side_runs_from_the_reply_written_and_hand_backs_group_by_step() -> None:

@@ -77,6 +77,9 @@ def test_chunk_path_times_the_engines_own_per_chunk_work_and_feeds_the_simulator
     # transit samples only for requests sent while the worker polled: each run's first ones at least
     assert 3 <= len(path["request_ms"]) <= chunks
     assert len(path["open_ms"]) == 2 and min(path["open_ms"]) > 0  # a new session's prompt encoding
+    # a lone session's chunk (b = 1, 2 rounds) waits the 10 ms for company it never gets, every time;
+    # how late each wait ended is a duration, never negative
+    assert len(path["wake_late_ms"]) >= 2 and min(path["wake_late_ms"]) >= 0
     hand_backs = path["deliver_ms"]
     assert sum(len(v) for v in hand_backs.values()) == chunks
     assert all(len(v) % int(k) == 0 for k, v in hand_backs.items())  # whole hand-backs of k

@@ -97,3 +97,8 @@ def test_conditions_report_ranges_over_slices_and_engine_runs() -> None:
     out = fid.conditions(slices, rounds)
     assert out["load_avg_1min"] == [1.0, 3.5] and out["steal"] == [0.0, 0.02]
     assert out["within_slice"] == [2.0, 2.0]
+
+
+def test_path_medians_skip_a_part_without_samples() -> None:
+    path = {"steps": 2, "step_ms": {"1": [4.0, 6.0]}, "wake_late_ms": [], "encode_ms": [8.0, 9.0, 30.0]}
+    assert fid.path_medians(path) == {"step_ms": {"1": 5.0}, "encode_ms": 9.0}

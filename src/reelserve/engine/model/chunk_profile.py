@@ -32,7 +32,7 @@ from typing import Any
 
 from reelserve.core.errors import InvalidInput
 from reelserve.engine.encode import encode_segment, init_stream
-from reelserve.engine.model.batcher import StepTiming
+from reelserve.engine.model.batcher import Batcher, StepTiming
 from reelserve.engine.model.client import ModelWorkerClient
 from reelserve.engine.model.config import ModelWorkerConfig
 from reelserve.engine.model.worker import _Worker, model_worker_main
@@ -46,11 +46,29 @@ __all__ = ["CHUNK_PATH_VERSION", "ChunkPathProfiler", "DriverChunk", "chunk_path
 CHUNK_PATH_VERSION = 2
 
 
+class _TimedBatcher(Batcher):
+    """The engine's batcher, noting how late each wait for company really ended: the first tick at or
+    after the wake it asked for (the worker loop's poll timeout, then a core to run on)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.wake: float | None = None  #: the wake (monotonic) the last tick asked for
+        self.late: list[float] = []  #: seconds past the wake of each expired wait
+
+    def tick(self) -> float | None:
+        now = time.monotonic()
+        if self.wake is not None and now >= self.wake:
+            self.late.append(now - self.wake)
+        self.wake = super().tick()
+        return self.wake
+
+
 class _TimedWorker(_Worker):
     """The engine's model worker, plus the profile's stamps (wall clock, shared with the parent)."""
 
     def __init__(self, cfg: ModelWorkerConfig, conn: Connection, term: list[bool]) -> None:
         super().__init__(cfg, conn, term)
+        self.batcher = _TimedBatcher(self.model, cfg.max_batch, cfg.max_wait_s, cfg.preempt, cfg.ordering)
         self.polling_since = 0.0  #: when the loop last started polling its pipe (not in a step)
         self.keys: dict[int, str] = {}  #: request id -> "sid/index" of a chunk request
         self.read: dict[str, tuple[float, float]] = {}  #: chunk -> (read at, polling since)
@@ -81,10 +99,12 @@ class _TimedWorker(_Worker):
 
     def op_timings(self, rid: int) -> None:
         """Everything stamped since the last call (metadata only), then forget it."""
+        assert isinstance(self.batcher, _TimedBatcher)
         steps = [asdict(t) for t in self.batcher.timings]
         self.batcher.timings.clear()
-        out = {"steps": steps, "read": self.read, "answered": self.answered, "opened": self.opened}
-        self.read, self.answered, self.opened = {}, {}, []
+        out = {"steps": steps, "read": self.read, "answered": self.answered, "opened": self.opened,
+               "late": self.batcher.late}  # fmt: skip
+        self.read, self.answered, self.opened, self.batcher.late = {}, {}, [], []
         self.reply(rid, out)
 
 
@@ -236,8 +256,10 @@ def chunk_path_samples(chunks: list[DriverChunk], stamps: dict[str, Any]) -> dic
     ``encode_ms``: its fMP4 segment, waiting for a pool thread included; ``request_ms``: the next request
     to the worker reading it, for requests sent while the worker was polling (one sent during a step is
     read at the step's end, which the simulator models itself); ``open_ms``: a new session's prompt
-    encoding on the worker; ``deliver_ms[k]``: reply + encode of each of k chunks handed back by one
-    step, in reply order, hand-back after hand-back (``ChunkCost.deliver_group_ms`` draws one whole).
+    encoding on the worker; ``wake_late_ms``: how late each wait for company ended, past the wake the
+    batcher asked for (the loop's poll timeout, then a core to run on); ``deliver_ms[k]``: reply +
+    encode of each of k chunks handed back by one step, in reply order, hand-back after hand-back
+    (``ChunkCost.deliver_group_ms`` draws one whole).
     """
     timings = [StepTiming(**t) for t in stamps["steps"]]
     read, answered = stamps["read"], stamps["answered"]
@@ -251,6 +273,7 @@ def chunk_path_samples(chunks: list[DriverChunk], stamps: dict[str, Any]) -> dic
         deliver.setdefault(str(len(keys)), []).extend(_ms(reply[k] + encode[k]) for k in keys)
     return {
         "open_ms": [_ms(v) for v in stamps["opened"]],
+        "wake_late_ms": [_ms(v) for v in stamps.get("late", ())],
         "step_ms": _by(timings, "batch", lambda t: t.step_s),
         "step_cpu_ms": _by(timings, "batch", lambda t: t.step_cpu_s),
         "decode_ms": _by([t for t in timings if t.finished], "finished", lambda t: t.decode_s),
