@@ -110,7 +110,6 @@ class _Cluster:
         base = [0.0] * n
         tokens = [0] * n
         work = [0.0] * n
-        idles = [[0.0, 0.0, 0.0] for _ in range(n)]  # per worker: idle residents' base, tokens, work
         index = self.index
         members = self.members
         for s in sessions:  # one pass; this runs every control tick and on every resume (hot: no calls)
@@ -126,14 +125,9 @@ class _Cluster:
                 if s.prompt_tokens > tokens[i]:
                     tokens[i] = s.prompt_tokens
                 work[i] += b + 0.015 * s.prompt_tokens
-            else:
-                b = session_base_ms(s.compute_units, s.resolution, s.frames)
-                agg = idles[i]
-                agg[0] = max(agg[0], b)
-                agg[1] = max(agg[1], s.prompt_tokens)
-                agg[2] += b + 0.015 * s.prompt_tokens
-        #: idle residents' largest base, largest prompt and summed forwards (``admit_ms``: they may resume)
-        self.idle = np.array(idles, dtype=np.float64).reshape(n, 3)
+        #: idle residents' largest base, largest prompt and summed forwards (``admit_ms``: they may resume);
+        #: built on first use — admission past capacity is rare and this constructor is hot
+        self._idle: F64 | None = None
         self.load = np.array(load, dtype=np.float64)
         self.resident = np.array([len(m) for m in self.members], dtype=np.float64)
         self.base = np.array(base, dtype=np.float64)
@@ -148,12 +142,8 @@ class _Cluster:
         self.base[i] = max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in act), default=0)
         self.tokens[i] = max((s.prompt_tokens for s in act), default=0)
         self.work[i] = sum(_own_ms(s) for s in act)
-        asleep = [s for s in self.members[i] if not s.active]
-        self.idle[i] = (
-            max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in asleep), default=0),
-            max((s.prompt_tokens for s in asleep), default=0),
-            sum(_own_ms(s) for s in asleep),
-        )
+        if self._idle is not None:
+            self._idle[i] = self._idle_row(i)
         self.has_room[i] = (
             self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
         )
@@ -176,6 +166,21 @@ class _Cluster:
             + 55.0 * self.load
             + 18.0 * (load / self.cap) ** 2
         )
+
+    def _idle_row(self, i: int) -> tuple[float, float, float]:
+        asleep = [s for s in self.members[i] if not s.active]
+        return (
+            max((session_base_ms(s.compute_units, s.resolution, s.frames) for s in asleep), default=0.0),
+            max((s.prompt_tokens for s in asleep), default=0),
+            sum(_own_ms(s) for s in asleep),
+        )
+
+    @property
+    def idle(self) -> F64:
+        if self._idle is None:
+            self._idle = np.array([self._idle_row(i) for i in range(len(self.ids))], dtype=np.float64)
+            self._idle = self._idle.reshape(len(self.ids), 3)
+        return self._idle
 
     def with_all_resident(self, s: SessionView) -> F64:
         """Every worker's latency if ``s`` joined it and every resident session were active."""
