@@ -13,6 +13,7 @@ import json
 import random
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
 from reelserve.sched import PlacementParams, SessionView, WorkerView, plan_placement
@@ -54,16 +55,27 @@ def cluster_views(gpus: int, per_gpu: float, seed: int) -> tuple[list[SessionVie
     return sessions, workers
 
 
-def decision_time_ms(gpus: int, repeats: int = 30) -> dict[str, float]:
+#: the closed loop with ``slo`` at a crowded moment: no offload, runtime-aware, admission within 2.6 s
+SLO_PARAMS = PlacementParams(offload_idle=False, headroom=1, sequential=True, admit_ms=2600.0)
+
+
+def decision_time_ms(
+    gpus: int,
+    repeats: int = 30,
+    per_gpu: float = 4.0,
+    params: PlacementParams = PlacementParams(offload_idle=True),
+    arrivals: float = 0.0,
+) -> dict[str, Any]:
     """One control decision (offload + place + 3 rebalancing rounds) on skewed snapshots.
 
-    CPU time is the figure to compare (the process's own time); wall time is also reported because
-    on a shared machine it includes waiting for a core.
+    ``arrivals`` new sessions per GPU wait to be placed (with ``per_gpu`` near the batch capacity they
+    take the admission path). CPU time is the figure to compare (the process's own time); wall time is
+    also reported because on a shared machine it includes waiting for a core.
     """
     cpu, wall, moves = [], [], []
-    params = PlacementParams(offload_idle=True)
     for r in range(repeats):
-        sessions, workers = cluster_views(gpus, 4.0, seed=r)
+        sessions, workers = cluster_views(gpus, per_gpu, seed=r)
+        sessions += [SessionView(f"n{i:05d}", None) for i in range(int(gpus * arrivals))]
         c0, w0 = time.process_time(), time.perf_counter()
         decision = plan_placement(sessions, workers, 10.0, params)
         cpu.append((time.process_time() - c0) * 1000)
@@ -82,8 +94,11 @@ def sim_speed(gpus: int, sessions: int, hours: float, policy: str) -> dict[str, 
     wl = build_workload(
         "streaming", WorkloadParams(streaming=StreamingShape(sessions=sessions, hours=hours)), 1
     )
+    cluster = ClusterSpec(gpus=gpus)
+    if resolve_policy(policy).slo:  # the sweep of record's middle point: c = 7, 2.6 s, TTFF 1 s
+        cluster = replace(cluster, per_gpu=7.0, chunk_target_ms=2600.0, ttff_target_s=1.0)
     start, c0 = time.perf_counter(), time.process_time()
-    summary, _ = run_streaming(wl, ClusterSpec(gpus=gpus), resolve_policy(policy), 1)
+    summary, _ = run_streaming(wl, cluster, resolve_policy(policy), 1)
     wall = time.perf_counter() - start
     return {
         "cpu_s": round(time.process_time() - c0, 2),
@@ -156,13 +171,20 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     report: dict[str, Any] = {"rebalancer": [], "simulator": [], "planners": []}
-    for gpus in (4, 64, 256):
-        row = decision_time_ms(gpus)
-        report["rebalancer"].append(row)
-        print(
-            f"rebalancer decision at {gpus:>4} GPUs: CPU p50 {row['cpu_p50_ms']:.2f} ms "
-            f"(max {row['cpu_max_ms']:.2f}), wall p50 {row['wall_p50_ms']:.2f} ms, {row['mean_moves']} moves"
-        )
+    for case in ("closed loop", "slo: 7/GPU + 1 arrival/GPU"):
+        for gpus in (4, 64, 256):
+            if case == "closed loop":
+                row = decision_time_ms(gpus)
+            else:
+                row = decision_time_ms(gpus, per_gpu=7.0, params=SLO_PARAMS, arrivals=1.0)
+            row["case"] = case
+            label = "" if case == "closed loop" else f" ({case})"
+            report["rebalancer"].append(row)
+            print(
+                f"rebalancer decision at {gpus:>4} GPUs{label}: CPU p50 {row['cpu_p50_ms']:.2f} ms "
+                f"(max {row['cpu_max_ms']:.2f}), wall p50 {row['wall_p50_ms']:.2f} ms, "
+                f"{row['mean_moves']} moves"
+            )
     for row in planners():
         report["planners"].append(row)
         print(
@@ -172,7 +194,7 @@ def main() -> None:
             f"MILP ${row['milp_cost_usd']} in {row['milp_ms']} ms (gap {row['milp_gap']})"
         )
     if not args.quick:
-        for policy in ("static", "closed-loop"):
+        for policy in ("static", "closed-loop", "closed-loop+slo"):
             row = sim_speed(64, 5000, 1.0, policy)
             report["simulator"].append(row)
             print(
