@@ -25,6 +25,7 @@ def _stamps() -> dict[str, Any]:
         "answered": {"a/1": (2, 10.050), "b/1": (2, 10.052), "a/2": (4, 10.200)},
         "opened": [0.003, 0.004],
         "late": [0.0004, 0.002],  # two waits for company that ended 0.4 and 2 ms past their wake
+        "ended": {1: 10.010, 2: 10.063, 3: 10.090, 4: 10.202},  # when each step's hand-backs were done
     }
 
 
@@ -52,6 +53,12 @@ def test_the_driver_side_runs_from_the_reply_written_and_hand_backs_group_by_ste
     assert out["encode_ms"] == pytest.approx([10.0, 16.0, 10.0])
     # step 2 handed back a then b (in the order their replies were written); step 4 handed back a alone
     assert out["deliver_ms"] == {"1": pytest.approx([11.0]), "2": pytest.approx([11.0, 17.0])}
+    # from the end of the step that finished them: a/1 was encoded 2 ms before step 2's hand-backs
+    # were done (its next request then waits for that end), b/1 6 ms after; a/2 9 ms after step 4's
+    assert out["handback_ms"] == {"1": pytest.approx([9.0]), "2": pytest.approx([-2.0, 6.0])}
+    stamps = _stamps()
+    del stamps["ended"][4]  # a hand-back size without its step's end: no hand-backs from the end at all
+    assert chunk_path_samples(CHUNKS, stamps)["handback_ms"] == {}
 
 
 def test_a_request_sent_during_a_step_is_no_transit_sample() -> None:

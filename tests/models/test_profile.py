@@ -83,6 +83,8 @@ def test_chunk_path_times_the_engines_own_per_chunk_work_and_feeds_the_simulator
     hand_backs = path["deliver_ms"]
     assert sum(len(v) for v in hand_backs.values()) == chunks
     assert all(len(v) % int(k) == 0 for k, v in hand_backs.items())  # whole hand-backs of k
+    # the same chunks timed from the end of the step that finished them
+    assert {k: len(v) for k, v in path["handback_ms"].items()} == {k: len(v) for k, v in hand_backs.items()}
     cost = ChunkCost.from_chunk_path(path)
     assert cost.steps == 2 and cost.path is not None and cost.decode_ms(2) > 0
 

@@ -132,5 +132,39 @@ def test_both_chunk_path_versions_load_and_an_unknown_one_says_to_re_measure() -
 def test_a_chunk_path_missing_a_size_in_between_is_refused() -> None:
     with pytest.raises(InvalidInput, match="chunk path"):
         ChunkCost.from_chunk_path({**PATH, "step_ms": {"1": [4.0], "3": [9.0]}})
-    with pytest.raises(InvalidInput, match=r"deliver_ms needs hand-backs of 1\.\.k"):
+    with pytest.raises(InvalidInput, match=r"deliver_ms needs whole hand-backs of 1\.\.k"):
         ChunkCost.from_chunk_path({**PATH, "deliver_ms": {"1": [5.0], "3": [9.0, 9.0, 9.0]}})
+    with pytest.raises(InvalidInput, match=r"handback_ms needs whole hand-backs"):
+        ChunkCost.from_chunk_path({**PATH, "handback_ms": {"1": [5.0], "2": [9.0, 9.0, 9.0]}})
+
+
+STEPPED = {
+    **PATH, "steps": 3, "step_ms": {"1": [10.0], "2": [12.0]}, "decode_ms": {"1": [50.0], "2": [80.0]},
+    "admit_ms": [1.0], "finish_ms": [2.0], "reply_ms": [0.5], "encode_ms": [4.5], "request_ms": [3.0],
+}  # fmt: skip
+
+
+def _one_session(cost: ChunkCost) -> list[float]:
+    workload = Workload("t", (SessionSpec("a", 0.0, (Segment(4, 0.0),)),), (), 1e-3, 60.0)
+    cluster = ClusterSpec(
+        gpus=1, capacity=2, memory_slots=4, startup_s=0.0, warmup_s=0.0, coalesce_wait_s=0.0
+    )
+    _, world = run_streaming(workload, cluster, resolve_policy("continuous"), seed=0, cost=cost)
+    return list(world.metrics.chunk_latency_s)
+
+
+def test_a_hand_back_timed_from_the_steps_end_may_end_before_it() -> None:
+    # request 3, admit 1, 3 steps of 10, decode 50, export + reply 2: the step ends 86 ms after the
+    # request; reply + encode 5 ms after the reply left: 91 ms (the previous profiles' way)
+    assert _one_session(ChunkCost.from_chunk_path(STEPPED)) == pytest.approx([0.091] * 3)
+    # measured from the step's end, the segment was encoded 1 ms before it: 85 ms, and never 91
+    early = ChunkCost.from_chunk_path({**STEPPED, "handback_ms": {"1": [-1.0]}})
+    assert _one_session(early) == pytest.approx([0.085] * 3)
+    assert early.handback_group_ms(1, np.random.default_rng(0)) == (-1.0,)
+    assert early.handback_group_ms(2, np.random.default_rng(0)) is None  # no hand-back of 2 measured
+
+
+def test_a_hand_back_of_k_from_the_steps_end_is_drawn_whole() -> None:
+    cost = ChunkCost.from_chunk_path({**STEPPED, "handback_ms": {"1": [3.0], "2": [-2.0, 6.0, 1.0, 9.0]}})
+    rng = np.random.default_rng(5)
+    assert {cost.handback_group_ms(2, rng) for _ in range(60)} == {(-2.0, 6.0), (1.0, 9.0)}

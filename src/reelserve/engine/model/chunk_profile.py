@@ -54,12 +54,15 @@ class _TimedBatcher(Batcher):
         super().__init__(*args)
         self.wake: float | None = None  #: the wake (monotonic) the last tick asked for
         self.late: list[float] = []  #: seconds past the wake of each expired wait
+        self.ended: dict[int, float] = {}  #: step number -> wall clock when it ended (callbacks done)
 
     def tick(self) -> float | None:
         now = time.monotonic()
         if self.wake is not None and now >= self.wake:
             self.late.append(now - self.wake)
         self.wake = super().tick()
+        if self.wake is None and self.batch_sizes:  # a step ran, its hand-backs included
+            self.ended[len(self.batch_sizes)] = time.time()
         return self.wake
 
 
@@ -103,8 +106,8 @@ class _TimedWorker(_Worker):
         steps = [asdict(t) for t in self.batcher.timings]
         self.batcher.timings.clear()
         out = {"steps": steps, "read": self.read, "answered": self.answered, "opened": self.opened,
-               "late": self.batcher.late}  # fmt: skip
-        self.read, self.answered, self.opened, self.batcher.late = {}, {}, [], []
+               "late": self.batcher.late, "ended": self.batcher.ended}  # fmt: skip
+        self.read, self.answered, self.opened, self.batcher.late, self.batcher.ended = {}, {}, [], [], {}
         self.reply(rid, out)
 
 
@@ -259,7 +262,9 @@ def chunk_path_samples(chunks: list[DriverChunk], stamps: dict[str, Any]) -> dic
     encoding on the worker; ``wake_late_ms``: how late each wait for company ended, past the wake the
     batcher asked for (the loop's poll timeout, then a core to run on); ``deliver_ms[k]``: reply +
     encode of each of k chunks handed back by one step, in reply order, hand-back after hand-back
-    (``ChunkCost.deliver_group_ms`` draws one whole).
+    (``ChunkCost.deliver_group_ms`` draws one whole); ``handback_ms[k]``: the same chunks' segments
+    encoded, counted from the end of the step that finished them (negative: encoded, and the next chunk
+    asked for, while the worker was still handing back the others).
     """
     timings = [StepTiming(**t) for t in stamps["steps"]]
     read, answered = stamps["read"], stamps["answered"]
@@ -269,8 +274,13 @@ def chunk_path_samples(chunks: list[DriverChunk], stamps: dict[str, Any]) -> dic
     for key in sorted(reply, key=lambda k: answered[k][1]):
         by_step.setdefault(answered[key][0], []).append(key)
     deliver: dict[str, list[float]] = {}
-    for keys in by_step.values():
+    handback: dict[str, list[float]] = {}  #: from the step's end: < 0 when encoded before it ended
+    ended, encoded = stamps.get("ended", {}), {c.key: c.encoded for c in chunks}
+    for step, keys in by_step.items():
         deliver.setdefault(str(len(keys)), []).extend(_ms(reply[k] + encode[k]) for k in keys)
+        if step in ended:
+            ms = [round(1000.0 * (encoded[k] - ended[step]), 3) for k in keys]
+            handback.setdefault(str(len(keys)), []).extend(ms)
     return {
         "open_ms": [_ms(v) for v in stamps["opened"]],
         "wake_late_ms": [_ms(v) for v in stamps.get("late", ())],
@@ -283,8 +293,13 @@ def chunk_path_samples(chunks: list[DriverChunk], stamps: dict[str, Any]) -> dic
         "reply_ms": [_ms(reply[c.key]) for c in chunks],
         "encode_ms": [_ms(encode[c.key]) for c in chunks],
         "request_ms": [_ms(read[c.key][0] - c.sent) for c in chunks if c.sent >= read[c.key][1]],
-        "deliver_ms": dict(sorted(deliver.items(), key=lambda kv: int(kv[0]))),
+        "deliver_ms": _sized(deliver),
+        "handback_ms": _sized(handback) if len(handback) == len(deliver) else {},
     }
+
+
+def _sized(groups: dict[str, list[float]]) -> dict[str, list[float]]:
+    return dict(sorted(groups.items(), key=lambda kv: int(kv[0])))
 
 
 def _by(timings: list[StepTiming], key: str, value: Any) -> dict[str, list[float]]:

@@ -57,6 +57,9 @@ class ChunkPath:
     #: reply + encode of each of k = 1, 2, ... chunks handed back together: for k, the k chunks of one
     #: hand-back in reply order, hand-back after hand-back (so consecutive runs of k are one group)
     deliver: tuple[Samples, ...] = ()
+    #: the same hand-backs' segments encoded, from the end of the step that finished them (ms; < 0 when
+    #: a chunk was encoded while the worker still handed back the others); () in older profiles
+    handback: tuple[Samples, ...] = ()
 
     def __post_init__(self) -> None:
         groups = (*self.step, *self.decode, self.admit, self.finish, self.reply, self.encode, self.request)
@@ -89,12 +92,18 @@ class ChunkPath:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"chunk path: missing or malformed samples ({exc})") from exc
         opened = tuple(float(v) for v in raw.get("open_ms", ()))
-        together = raw.get("deliver_ms", {})
-        if sorted(together, key=int) != [str(k) for k in range(1, len(together) + 1)]:
-            got = sorted(together, key=int)
-            raise InvalidInput(f"chunk path: deliver_ms needs hand-backs of 1..k chunks (got {got})")
-        deliver = tuple(tuple(float(v) for v in together[str(k)]) for k in range(1, len(together) + 1))
-        return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened, deliver)
+        deliver, handback = (_groups(raw, key) for key in ("deliver_ms", "handback_ms"))
+        return cls(by[0], by[1], flat[0], flat[1], flat[2], flat[3], flat[4], opened, deliver, handback)
+
+
+def _groups(raw: Mapping[str, Any], key: str) -> tuple[Samples, ...]:
+    """``raw[key]``: samples of hand-backs of k = 1..n chunks, each size's a whole number of groups."""
+    together = raw.get(key, {})
+    sizes = [str(k) for k in range(1, len(together) + 1)]
+    if sorted(together, key=int) != sizes or any(len(together[k]) % int(k) for k in sizes):
+        got = {k: len(v) for k, v in together.items()}
+        raise InvalidInput(f"chunk path: {key} needs whole hand-backs of 1..k chunks (got {got})")
+    return tuple(tuple(float(v) for v in together[k]) for k in sizes)
 
 
 def _draw(samples: Samples, rng: np.random.Generator | None) -> float:
@@ -234,6 +243,17 @@ class ChunkCost:
                 g = int(rng.integers(len(samples) // together)) * together
                 return tuple(self.scale * v for v in samples[g : g + together])
         return tuple(self.deliver_ms(rng, together) for _ in range(together))
+
+    def handback_group_ms(self, together: int, rng: np.random.Generator) -> tuple[float, ...] | None:
+        """When each of ``together`` chunks finished at one step has its segment encoded, in ms from the
+        step's end (negative: before it; the worker reads the next requests only at its end): one
+        measured hand-back of that many, drawn whole. None without such samples (older profiles)."""
+        path = self.path
+        if path is None or together > len(path.handback) or not path.handback[together - 1]:
+            return None
+        samples = path.handback[together - 1]
+        g = int(rng.integers(len(samples) // together)) * together
+        return tuple(self.scale * v for v in samples[g : g + together])
 
     def open_ms(self, rng: np.random.Generator | None = None) -> float:
         """From a new session's ``open`` being answered to its first request in the batcher: the answer's

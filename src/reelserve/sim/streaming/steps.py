@@ -16,7 +16,9 @@ does around it — admitting each new chunk, and after the decode each finished 
 and reply — and every part is drawn from its measured samples with the world's seeded generator
 (``world.rng``), so runs stay deterministic under the seed. The chunks finished at one step are
 delivered after one measured hand-back of that many chunks, drawn whole (``ChunkCost.
-deliver_group_ms``: their reply and encode times together, in hand-back order), and each session's
+deliver_group_ms``: their reply and encode times together, in hand-back order; with a profile that
+timed them from the step's end, ``handback_group_ms``, a chunk may be encoded before the step ends,
+its next request then read at that end as the engine's worker reads it), and each session's
 next request reaches the worker a drawn request time after that (the chunk's latency is counted from
 the request, as the engine counts it).
 """
@@ -134,7 +136,9 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
     # the worker hands finished chunks back one after another (export, reply): the j-th of k leaves
     # (k - 1 - j) hand-backs before the step's end
     finished = [sid for sid in stepped if w.steps_left.get(sid) == 1]
-    # their deliveries: one measured hand-back of that many chunks, drawn whole (in hand-back order)
+    # their deliveries: one measured hand-back of that many chunks, drawn whole (in hand-back order),
+    # timed from this step's end when the profile has it (a chunk may be encoded before the end)
+    handback = cost.handback_group_ms(len(finished), rng) if rng is not None and finished else None
     deliver = cost.deliver_group_ms(len(finished), rng) if rng is not None and finished else ()
     for sid in stepped:
         left = w.steps_left.get(sid)
@@ -148,6 +152,8 @@ def finish_step(world: StreamWorld, w: SimWorker) -> list[Event[StreamWorld]]:
         j = finished.index(sid)
         left_at = world.now - (len(finished) - 1 - j) * cost.finish_ms() / 1000.0
         delivered = left_at + (deliver[j] if deliver else cost.deliver_ms(None, len(finished))) / 1000.0
+        if handback is not None:
+            delivered = world.now + handback[j] / 1000.0
         events += world.deliver(s, w, delivered, w.peak.pop(sid))
         # the next request reaches the worker after its way there; latency still counts from the request
         s.ready_at = max(s.ready_at, s.next_request + cost.request_ms(rng) / 1000.0)
