@@ -36,6 +36,7 @@ __all__ = [
     "held_back",
     "order_requests",
     "slo_deadline",
+    "slo_on",
 ]
 
 #: (priority class, no deadline, held back, rule value, arrival, id)
@@ -73,6 +74,11 @@ def slo_deadline(
 ) -> float:
     """``slo``: a streaming chunk's deadline is due + chunk target; an opening's, arrival + TTFF target."""
     return arrival + ttff_target_s if opening else due + chunk_target_s
+
+
+def slo_on(chunk_target_ms: float, ttff_target_s: float) -> bool:
+    """The ``slo`` switch of the live engine and its plans: a chunk or TTFF target is set (0 = off)."""
+    return chunk_target_ms > 0 or ttff_target_s > 0
 
 
 @ORDERINGS.register("edf")

@@ -19,14 +19,9 @@ of its ``chunk`` op), so a worker on another host's clock gets the same deadline
 
 from __future__ import annotations
 
-from reelserve.sched.ordering import slo_deadline
+from reelserve.sched.ordering import slo_deadline, slo_on
 
 __all__ = ["chunk_deadline", "slo_on"]
-
-
-def slo_on(chunk_target_ms: float, ttff_target_s: float) -> bool:
-    """The ``slo`` switch: a chunk or TTFF target is set."""
-    return chunk_target_ms > 0 or ttff_target_s > 0
 
 
 def chunk_deadline(

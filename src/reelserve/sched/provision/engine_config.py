@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reelserve.core.errors import InvalidInput, UnknownName
+from reelserve.sched.ordering import slo_on
 from reelserve.sched.provision.evaluate import StagePlan, unit_time_s
 from reelserve.sched.provision.workload import QUALITY, PlanWorkload
 
@@ -111,7 +112,7 @@ class Scheduling:
     @property
     def slo(self) -> bool:
         """The ``slo`` switch is on: a chunk or TTFF target is set."""
-        return self.chunk_target_ms > 0 or self.ttff_target_s > 0
+        return slo_on(self.chunk_target_ms, self.ttff_target_s)
 
 
 def check_target(name: str, value: object, unit: str) -> None:
