@@ -106,6 +106,9 @@ def test_targets_must_not_be_negative() -> None:
         ClusterSpec(chunk_target_ms=-1.0)
     with pytest.raises(InvalidInput):
         ClusterSpec(ttff_target_s=-0.5)
+    for bad in (float("nan"), float("inf")):  # the engine's rule (sched.ordering.check_target)
+        with pytest.raises(InvalidInput, match="chunk-target-ms"):
+            ClusterSpec(chunk_target_ms=bad)
 
 
 def test_a_sweep_crosses_per_gpu_and_chunk_targets_and_parallel_seeds_match_serial() -> None:

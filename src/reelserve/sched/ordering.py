@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reelserve.core.errors import InvalidInput
 from reelserve.core.records import Priority
 from reelserve.sched.registry import Registry
 from reelserve.sched.views import RequestView
@@ -33,6 +34,7 @@ __all__ = [
     "ORDERINGS",
     "OrderKey",
     "Ordering",
+    "check_target",
     "held_back",
     "order_requests",
     "slo_deadline",
@@ -74,6 +76,12 @@ def slo_deadline(
 ) -> float:
     """``slo``: a streaming chunk's deadline is due + chunk target; an opening's, arrival + TTFF target."""
     return arrival + ttff_target_s if opening else due + chunk_target_s
+
+
+def check_target(name: str, value: object, unit: str) -> None:
+    """An ``slo`` target is a finite number >= 0 (0 = off); anything else raises ``InvalidInput``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"{name} must be a number of {unit} >= 0 (0 = off), not {value!r}", param=name)
 
 
 def slo_on(chunk_target_ms: float, ttff_target_s: float) -> bool:

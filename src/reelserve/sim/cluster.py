@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reelserve.core.errors import InvalidInput, LimitExceeded
+from reelserve.sched.ordering import check_target
 from reelserve.sched.provision.gpus import GpuType, gpu_type
 
 __all__ = ["MAX_GPUS", "ClusterSpec"]
@@ -43,8 +44,8 @@ class ClusterSpec:
         gpu_type(self.gpu)
         gpu_type(self.reference_gpu)
         numbers = (self.startup_s, self.hold_s, self.notice_s, self.reinit_ms, self.warmup_s)
-        if min(self.chunk_target_ms, self.ttff_target_s) < 0:
-            raise InvalidInput("--chunk-target-ms and --ttff-target-s must be >= 0 (0 = no target)")
+        check_target("--chunk-target-ms", self.chunk_target_ms, "milliseconds")
+        check_target("--ttff-target-s", self.ttff_target_s, "seconds")
         if min(numbers) < 0 or self.control_s <= 0 or self.per_gpu <= 0 or self.deadline_ms <= 0:
             raise InvalidInput("cluster times must be >= 0, control period, per-GPU target and deadline > 0")
         if not 0 <= self.spot_share <= 1 or self.capacity < 1 or self.memory_slots < self.capacity:

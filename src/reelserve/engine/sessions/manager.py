@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from reelserve.engine.sessions.spec import ChunkRecord, SessionSpec
 from reelserve.media.codecs import EncodeSettings
 from reelserve.media.fmp4 import FragmentedEncoder
 from reelserve.sched.latency import Profile
+from reelserve.sched.ordering import check_target
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.views import SessionView
 
@@ -63,8 +63,8 @@ class ManagerConfig:
     ttff_target_s: float = 0.0
 
     def __post_init__(self) -> None:  # the edge (``serve``'s ``Scheduling``) says which flag was bad
-        if not all(math.isfinite(v) and v >= 0 for v in (self.placement.admit_ms, self.ttff_target_s)):
-            raise InvalidInput("the slo targets (placement.admit_ms, ttff_target_s) must be finite and >= 0")
+        check_target("placement.admit_ms", self.placement.admit_ms, "milliseconds")
+        check_target("ttff_target_s", self.ttff_target_s, "seconds")
         if self.slo and self.pool.ordering != "edf":
             raise InvalidInput(
                 f"the slo targets run plain EDF on each chunk's own deadline: the pool's ordering must be "

@@ -17,13 +17,12 @@ chunk target stays 0 (off) unless ``serve --chunk-target-ms`` sets it.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reelserve.core.errors import InvalidInput, UnknownName
-from reelserve.sched.ordering import slo_on
+from reelserve.sched.ordering import check_target, slo_on
 from reelserve.sched.provision.evaluate import StagePlan, unit_time_s
 from reelserve.sched.provision.workload import QUALITY, PlanWorkload
 
@@ -113,12 +112,6 @@ class Scheduling:
     def slo(self) -> bool:
         """The ``slo`` switch is on: a chunk or TTFF target is set."""
         return slo_on(self.chunk_target_ms, self.ttff_target_s)
-
-
-def check_target(name: str, value: object, unit: str) -> None:
-    """An ``slo`` target is a finite number >= 0 (0 = off); anything else raises ``InvalidInput``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"{name} must be a number of {unit} >= 0 (0 = off), not {value!r}", param=name)
 
 
 #: Simulator policy -> its switches the engine runs. The engine's model workers batch continuously,
