@@ -1,12 +1,22 @@
-"""MILP planner (SciPy's ``milp``, i.e. HiGHS): binary time budget per stage, integer replicas per pool.
+"""MILP planner (SciPy's ``milp``, i.e. HiGHS): a sweep of makespan caps, up to two solves per cap.
 
-For a makespan cap ``T_cap`` it chooses, per stage, one time budget ``T_l`` (binary ``y``) with
-``sum_s T_l(s) <= T_cap``, and per (stage, GPU type, spot) pool an integer replica count ``n`` so that
-``sum_p n_p * floor(T_l / tau_p) >= units`` (each replica does whole units). GPUs of each pool are billed
-in whole servers (integer ``m``). It minimises the billing rate (plus a tiny tie-break toward shorter
-makespans). Pools may mix within a stage, which the greedy cannot do. The true objective (cost x TTFF,
-or cost under a deadline) is bilinear, so the planner solves a sweep of caps and keeps the best plan
-by the shared evaluator. ``mip_gap`` is HiGHS's relative gap of the solve that produced the kept plan.
+The true objective (cost x TTFF, or cost under a deadline) is bilinear in billing rate and makespan, so
+the planner solves a sweep of caps ``T_cap`` and keeps the plan the shared evaluator scores best.
+Per cap (the model: ``milp_model.CapModel``):
+
+1. **rate** — the cheapest billing rate whose stage budgets, each from a grid of the cap, fit in
+   ``T_cap`` (pools may mix within a stage, which the greedy cannot do);
+2. **makespan** — on exactly the servers that solve bought (so at the same rate), the shortest
+   makespan: every stage-time breakpoint ``k * tau`` is a budget, so the sum of budgets is the makespan.
+   Many plans share the optimal rate; this picks among them by what the evaluator charges for, instead
+   of by whichever one HiGHS met first. The rate solve's own plan is one of them, so this never does
+   worse than it. Caps are taken best first; a cap is skipped when the LP relaxation's makespan at that
+   rate already cannot beat the best plan so far (a bound: the skip never loses the winner).
+
+What stops a solve is work done: a 1e-4 relative gap or ``NODE_LIMIT`` branch-and-bound nodes. The
+wall-clock ``time_limit_s`` is each solve's safety net only, far above what the presets need (the
+slowest solve takes about 2 s of CPU), so the plan and the gap do not depend on how busy the machine
+is. ``mip_gap`` is the larger of the two solves' gaps for the kept plan.
 Variants: the cheapest of enough quality (the greedy may pick another).
 """
 
@@ -16,17 +26,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-from scipy.optimize import Bounds, LinearConstraint, milp
 
-from reelserve.sched.provision.evaluate import Pool, StagePlan, evaluate, unit_time_s
-from reelserve.sched.provision.gpus import gpu_type
+from reelserve.sched.provision.evaluate import StagePlan, evaluate, unit_time_s
+from reelserve.sched.provision.milp_model import CapModel, Objective, Solve, distinct_levels
 from reelserve.sched.provision.result import objective_value
 from reelserve.sched.provision.workload import PlanWorkload
 
-__all__ = ["MilpOutcome", "plan_milp", "solve_for_cap"]
+__all__ = ["NODE_LIMIT", "MilpOutcome", "plan_milp", "solve_for_cap"]
 
 LEVELS = 10
+NODE_LIMIT = 2_000  #: branch-and-bound nodes per solve: the deterministic stop (presets need <= 250)
+MAX_BREAKPOINTS = 200  #: per stage in the makespan solve; more (a long cap on few GPUs) skips it
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,110 +53,85 @@ def _pools(w: PlanWorkload) -> list[tuple[str, bool]]:
     return [(g, False) for g in w.gpu_types] + ([(g, True) for g in w.gpu_types] if w.allow_spot else [])
 
 
-def _levels(t_cap: float, taus: list[float]) -> list[float]:
+def _taus(w: PlanWorkload, pools: list[tuple[str, bool]]) -> list[list[float]]:
+    return [[unit_time_s(w, s, s.variant(w.min_quality).name, g, sp) for g, sp in pools] for s in w.stages]
+
+
+def _grid(t_cap: float, taus: list[float]) -> list[float]:
     """Candidate stage budgets: a linear grid of the cap, plus one and two units on the fastest pool."""
     grid = {t_cap * k / LEVELS for k in range(1, LEVELS + 1)}
     grid |= {min(taus) * k for k in (1, 2) if min(taus) * k <= t_cap}
     return sorted(grid)
 
 
-class _Model:
-    """Variable blocks, bounds, costs and rows of one MILP (scratch state of one solve)."""
-
-    def __init__(self) -> None:
-        self.nv = 0
-        self.rows: list[tuple[dict[int, float], float, float]] = []
-        self.ub: dict[int, float] = {}
-        self.cost: dict[int, float] = {}
-
-    def block(self, size: int, ub: float = np.inf) -> list[int]:
-        idx = list(range(self.nv, self.nv + size))
-        self.nv += size
-        for j in idx:
-            self.ub[j] = ub
-        return idx
-
-    def row(self, coefs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
-        self.rows.append((coefs, lo, hi))
-
-    def solve(self, time_limit_s: float) -> tuple[npt.NDArray[np.float64] | None, float | None, str]:
-        a = np.zeros((len(self.rows), self.nv))
-        for r, (coefs, _, _) in enumerate(self.rows):
-            for j, c in coefs.items():
-                a[r, j] += c
-        res = milp(
-            np.array([self.cost.get(j, 0.0) for j in range(self.nv)]),
-            integrality=np.ones(self.nv),
-            bounds=Bounds(np.zeros(self.nv), np.array([self.ub[j] for j in range(self.nv)])),
-            constraints=LinearConstraint(a, [r[1] for r in self.rows], [r[2] for r in self.rows]),
-            options={"time_limit": time_limit_s, "mip_rel_gap": 1e-4},
-        )
-        gap = getattr(res, "mip_gap", None)
-        return res.x, (None if gap is None else float(gap)), str(res.message)
+def _rate_solve(w: PlanWorkload, t_cap: float, time_limit_s: float) -> Solve:
+    pools = _pools(w)
+    taus = _taus(w, pools)
+    levels = [distinct_levels(_grid(t_cap, t), t, s.units) for t, s in zip(taus, w.stages, strict=True)]
+    return CapModel(w, t_cap, pools, taus, levels).solve(Objective.RATE, time_limit_s, NODE_LIMIT)
 
 
-class _StageVars:
-    """One stage's variables: y (time budget), n (replicas per pool and budget), f (first-unit pool)."""
+@dataclass(frozen=True, slots=True)
+class _Servers:
+    """The open pools of a rate solve and what they allow: the input of the makespan solve."""
 
-    def __init__(
-        self, m: _Model, w: PlanWorkload, s: int, pools: list[tuple[str, bool]], t_cap: float
-    ) -> None:
-        stage = w.stages[s]
-        self.variant = stage.variant(w.min_quality)
-        self.taus = [unit_time_s(w, stage, self.variant.name, g, spot) for g, spot in pools]
-        self.levels = _levels(t_cap, self.taus)
-        self.y = m.block(len(self.levels), 1.0)
-        self.n = [m.block(len(self.levels)) for _ in pools]
-        self.f = m.block(len(pools), 1.0)
-        most = w.max_gpus // self.variant.gpus_per_instance
-        m.row(dict.fromkeys(self.y, 1.0), 1.0, 1.0)
-        m.row(dict.fromkeys(self.f, 1.0), 1.0, 1.0)
-        work: dict[int, float] = {}
-        for p, tau in enumerate(self.taus):
-            for li, t_l in enumerate(self.levels):
-                j = self.n[p][li]
-                per = math.floor(t_l / tau + 1e-9)
-                # more replicas than units / per would idle; the bound keeps the relaxation tight
-                m.ub[j] = min(most, math.ceil(stage.units / per)) if per > 0 else 0
-                work[j] = float(per)
-                m.row({j: 1.0, self.y[li]: -m.ub[j]}, hi=0.0)
-            m.row({self.f[p]: 1.0, **dict.fromkeys(self.n[p], -1.0)}, hi=0.0)
-        m.row(work, lo=float(stage.units))
+    pools: list[tuple[str, bool]]  #: pools with at least one server
+    servers: list[int]  #: their server counts (the makespan solve keeps exactly these)
+    taus: list[list[float]]  #: per stage, seconds per unit on each open pool
+    shortest: list[float]  #: per stage, a lower bound on its time on these servers
 
-    def plan(self, x: npt.NDArray[np.int64], name: str, pools: list[tuple[str, bool]]) -> StagePlan:
-        chosen = tuple(Pool(g, sp, int(sum(x[j] for j in self.n[p]))) for p, (g, sp) in enumerate(pools))
-        return StagePlan(name, self.variant.name, tuple(p for p in chosen if p.instances > 0))
+    @classmethod
+    def of(cls, w: PlanWorkload, solve: Solve) -> _Servers:
+        pools = [p for p, n in zip(_pools(w), solve.servers, strict=True) if n > 0]
+        servers = [n for n in solve.servers if n > 0]
+        taus = _taus(w, pools)
+        shortest = []
+        for s, ts in zip(w.stages, taus, strict=True):
+            g = s.variant(w.min_quality).gpus_per_instance
+            speed = sum(math.floor(w.server_gpus * n / g) / tau for n, tau in zip(servers, ts, strict=True))
+            shortest.append(max(min(ts), s.units / speed if speed > 0 else math.inf) * (1 - 1e-9))
+        return cls(pools, servers, taus, shortest)
+
+    def bound(self, w: PlanWorkload, rate_usd_h: float, makespan_s: float) -> float:
+        """The objective of a plan at this rate and makespan, taking TTFF at its lower bound."""
+        cost = rate_usd_h * makespan_s / 3600.0
+        if w.objective != "cost_x_ttff":
+            return cost
+        return cost * max(sum(min(ts) for ts in self.taus), makespan_s - w.video_s)
+
+    def breakpoints(self, w: PlanWorkload, t_cap: float) -> list[list[float]] | None:
+        """Per stage, every time ``k * tau`` a stage could end at on these pools within the cap."""
+        out = []
+        for s, (stage, ts) in enumerate(zip(w.stages, self.taus, strict=True)):
+            lo = self.shortest[s]
+            hi = t_cap - (sum(self.shortest) - lo)
+            cand = {
+                k * tau
+                for tau in ts
+                for k in range(
+                    max(1, math.ceil(lo / tau - 1e-9)), min(stage.units, math.floor(hi / tau + 1e-9)) + 1
+                )
+            }
+            levels = distinct_levels(sorted(cand), ts, stage.units)
+            if not levels or len(levels) > MAX_BREAKPOINTS:
+                return None
+            out.append(levels)
+        return out
+
+
+def _makespan_model(w: PlanWorkload, t_cap: float, sv: _Servers) -> CapModel | None:
+    levels = sv.breakpoints(w, t_cap)
+    if levels is None:
+        return None
+    return CapModel(w, t_cap, sv.pools, sv.taus, levels, servers=sv.servers, per_level=True)
 
 
 def solve_for_cap(
     w: PlanWorkload, t_cap: float, time_limit_s: float = 5.0
 ) -> tuple[tuple[StagePlan, ...] | None, float | None, str]:
-    """One MILP: the cheapest billing rate whose stage budgets fit in ``t_cap``."""
-    pools = _pools(w)
-    m = _Model()
-    stages = [_StageVars(m, w, s, pools, t_cap) for s in range(len(w.stages))]
-    m.row({sv.y[li]: t for sv in stages for li, t in enumerate(sv.levels)}, hi=t_cap)
-    if w.ttff_s is not None:
-        m.row({sv.f[p]: tau for sv in stages for p, tau in enumerate(sv.taus)}, hi=w.ttff_s)
-    servers = m.block(len(pools))
-    gpus_of = [
-        {j: float(sv.variant.gpus_per_instance) for sv in stages for j in sv.n[p]} for p in range(len(pools))
-    ]
-    for p, (g, spot) in enumerate(pools):
-        m.row({**gpus_of[p], servers[p]: -float(w.server_gpus)}, hi=0.0)
-        m.cost[servers[p]] = gpu_type(g, w.catalog).price(spot) * w.server_gpus
-    m.row({j: c for g in gpus_of for j, c in g.items()}, hi=float(w.max_gpus))
-    share = w.max_spot_share
-    m.row({j: c * (float(pools[p][1]) - share) for p, g in enumerate(gpus_of) for j, c in g.items()}, hi=0.0)
-    eps = 1e-4 * min(m.cost[j] for j in servers) / t_cap  # tie-break toward shorter stage budgets
-    for sv in stages:
-        for li, t in enumerate(sv.levels):
-            m.cost[sv.y[li]] = eps * t
-    x, gap, msg = m.solve(time_limit_s)
-    if x is None:
-        return None, None, msg
-    xi = np.round(x).astype(np.int64)
-    return tuple(sv.plan(xi, st.name, pools) for sv, st in zip(stages, w.stages, strict=True)), gap, msg
+    """The cheapest billing rate whose stage budgets fit in ``t_cap`` (the rate solve alone)."""
+    out = _rate_solve(w, t_cap, time_limit_s)
+    return out.stages, out.gap, out.message
 
 
 def _caps(w: PlanWorkload) -> list[float]:
@@ -168,18 +153,46 @@ def _caps(w: PlanWorkload) -> list[float]:
     return sorted(float(c) for c in caps)
 
 
+def _max_gap(*gaps: float | None) -> float | None:
+    return None if any(g is None for g in gaps) else max(g for g in gaps if g is not None)
+
+
 def plan_milp(w: PlanWorkload, time_limit_s: float = 10.0) -> MilpOutcome:
-    """Solve a sweep of makespan caps and keep the plan the shared evaluator scores best."""
+    """Solve the sweep of caps (a rate solve each, then a makespan solve where it can win); keep the best.
+
+    ``time_limit_s`` is each solve's wall-clock safety net; the node limit is what stops a solve.
+    """
     caps = _caps(w)
+    per_solve = time_limit_s
     best: tuple[float, tuple[StagePlan, ...], float | None, str] | None = None
-    status = "no solve"
+    rated: list[tuple[float, float, Solve]] = []
+    status, solves = "no solve", 0
     for cap in caps:
-        plan, gap, status = solve_for_cap(w, cap, time_limit_s / len(caps))
-        if plan is None:
+        out = _rate_solve(w, cap, per_solve)
+        solves += 1
+        status = out.message
+        if out.stages is None:
             continue
-        value = objective_value(w, evaluate(w, plan))
+        value = objective_value(w, evaluate(w, out.stages))
         if math.isfinite(value) and (best is None or value < best[0]):
-            best = (value, plan, gap, status)
+            best = (value, out.stages, out.gap, out.message)
+        rated.append((value, cap, out))
+    # the most promising caps first, so the bound skips as many of the others as it can
+    for _, cap, out in sorted(rated, key=lambda r: (r[0], r[1])):
+        servers = _Servers.of(w, out)
+        model = _makespan_model(w, cap, servers)
+        if model is None:
+            continue
+        lower = servers.bound(w, out.rate_usd_h, model.relaxation(Objective.MAKESPAN))
+        if best is not None and lower >= best[0]:
+            continue  # no plan on these servers within this cap can win
+        second = model.solve(Objective.MAKESPAN, per_solve, NODE_LIMIT)
+        solves += 1
+        if second.stages is None:
+            continue
+        value = objective_value(w, evaluate(w, second.stages))
+        if math.isfinite(value) and (best is None or value < best[0]):
+            best = (value, second.stages, _max_gap(out.gap, second.gap), second.message)
     if best is None:
-        return MilpOutcome(None, None, len(caps), status)
-    return MilpOutcome(best[1], best[2], len(caps), best[3])
+        return MilpOutcome(None, None, solves, status)
+    return MilpOutcome(best[1], best[2], solves, best[3])
