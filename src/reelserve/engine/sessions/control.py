@@ -97,7 +97,8 @@ async def control_tick(mgr: SessionManager) -> None:
     _replace_lost(mgr)
     if mgr.cfg.autoscale:
         _autoscale(mgr, now)
-    decision = plan_placement(mgr.session_views(), mgr.pool.views(), now, mgr.cfg.placement)
+    views, params = mgr.placement_inputs(mgr.session_views(), mgr.cfg.placement)  # measured latency
+    decision = plan_placement(views, mgr.pool.views(), now, params)
     for sid in decision.offload:
         await offload(mgr, mgr.sessions[sid])
     await _apply_moves(mgr, [(m.session_id, m.target) for m in decision.moves])

@@ -21,6 +21,7 @@ from reelserve.core.errors import ReelserveError
 from reelserve.engine.encode import encode_segment
 from reelserve.engine.model.client import WorkerLost
 from reelserve.engine.sessions.adapt import chunk_choice, observe_chunk
+from reelserve.engine.sessions.calibration import ChunkShape
 from reelserve.engine.sessions.session import Session, SessionStatus
 from reelserve.engine.sessions.slo import chunk_deadline
 from reelserve.engine.sessions.spec import ChunkRecord
@@ -73,6 +74,7 @@ def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
     # place only, but a new session leaves the manager's headroom free for resident idle sessions, and
     # with a chunk target (``slo``) one finding no batch slot is admitted past capacity within it
     params = replace(_PLACE_ONLY, headroom=mgr.cfg.placement.headroom, admit_ms=mgr.cfg.placement.admit_ms)
+    views, params = mgr.placement_inputs(views, params)  # the latency this engine measured
     decision = plan_placement(views, mgr.pool.views(), time.monotonic(), params)
     return dict(decision.place).get(s.id)
 
@@ -81,8 +83,10 @@ async def _resume_move(mgr: SessionManager, s: Session) -> None:
     """A resident session resumed (idle → active): move it now if its worker is the worse place
     (``sched.resume_move``, as the simulator's ``place_resumed`` does)."""
     me = mgr.session_view(s, worker=s.worker, active=True)
-    views = [v for v in mgr.session_views() if v.id != s.id] + [me]
-    move = resume_move(me, views, mgr.pool.views(), mgr.cfg.placement)
+    views, params = mgr.placement_inputs(
+        [v for v in mgr.session_views() if v.id != s.id] + [me], mgr.cfg.placement
+    )
+    move = resume_move(views[-1], views, mgr.pool.views(), params)
     if move is not None and _alive(mgr, move.target) and mgr.pool.accepting.get(move.target, False):
         await migrate(mgr, s, move.target)
         s.resume_moves += 1
@@ -140,6 +144,8 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     else:
         changed = False
     requested = time.time()
+    # the load the chunk runs beside (placement's ``n``), for the latency calibration
+    load = sum(p.active and p.worker == s.worker for p in mgr.sessions.values())
     choice = chunk_choice(mgr, s)
     steps = None if choice.level is None or choice.level.steps == s.spec.steps else choice.level.steps
     res = await _call(mgr, s.worker, "chunk", **chunk_args(mgr, s, steps))
@@ -158,7 +164,10 @@ async def _chunk(mgr: SessionManager, s: Session) -> None:
     s.next_index += 1
     s.frames_hash.update(frames.tobytes())
     s.publish(segment, rec)
-    mgr.observe_chunk(rec)
+    # a session's opening chunk (a new worker warms up on it) and a chunk that also encoded a new prompt
+    # are not the shape's steady cost: count them, do not calibrate on them
+    steady = not changed and rec.index > 0
+    mgr.observe_chunk(rec, ChunkShape.of(s.spec, steps) if steady else None, load)
     mgr.persist_later(s, rec)  # the checkpoint after chunk k: a restarted process continues from here
 
 

@@ -24,6 +24,7 @@ from reelserve.engine.metrics import EngineMetrics
 from reelserve.engine.model.pool import ModelPool, PoolConfig
 from reelserve.engine.quality import DEFAULT_PROFILE, CostModel
 from reelserve.engine.sessions.adapt import admission_choice
+from reelserve.engine.sessions.calibration import ChunkShape, LatencyCalibration, to_reference
 from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
 from reelserve.engine.sessions.persist import persist, persist_later, restore_open
@@ -58,6 +59,9 @@ class ManagerConfig:
     keep_ended_s: float = 3600.0  #: an ended session (and its backlog) stays readable this long
     profile: Profile = DEFAULT_PROFILE  #: adaptive quality's cost model of the model on this device ...
     calibrate: bool = True  #: ... scaled by observed / predicted chunk latency
+    #: placement's per-chunk latency fitted to observed chunks per shape (``calibration.py``); False =
+    #: TurboServe's reference formula as is (the simulator's)
+    calibrate_placement: bool = True
     #: ``slo``: an opening chunk's deadline after its session opened, s (0 = off; ``slo.py``). The chunk
     #: target is ``placement.admit_ms`` (admission past capacity and streaming chunks' deadlines)
     ttff_target_s: float = 0.0
@@ -125,6 +129,7 @@ class SessionManager:
         self.encode_pool = make_encode_pool(self.cfg.encode_threads, self.cfg.encode_processes)
         self.migration_times: list[float] = []
         self.cost = CostModel(self.cfg.profile, self.cfg.calibrate)
+        self.latency = LatencyCalibration(self.cfg.calibrate_placement)
         self.control = ControlState()
         self._control_task: asyncio.Task[None] | None = None
         self.metrics.bind(lambda: len(self.pool.live()), self.status_counts)
@@ -270,9 +275,9 @@ class SessionManager:
     # -- views and observations ---------------------------------------------------------------
 
     def session_view(self, s: Session, *, worker: str | None, active: bool) -> SessionView:
+        """``s`` as the reference formula sees it (``compute_units`` 1); ``placement_inputs`` calibrates."""
         times = sorted(self.migration_times[-50:])
-        h = s.spec.height
-        res = "360p" if h <= 360 else "480p" if h <= 480 else "720p" if h <= 720 else "1080p"
+        res = ChunkShape.of(s.spec).resolution
         return SessionView(
             s.id, worker, active, max(0.001, len(s.state or b"") / 1e6), 1.0, res, s.spec.chunk_frames,
             0, times[len(times) // 2] * 1000.0 if times else None, s.idle_since,
@@ -286,7 +291,19 @@ class SessionManager:
             if not s.status.terminal and (s.worker is not None or s.active)
         ]
 
-    def observe_chunk(self, rec: ChunkRecord) -> None:
+    def placement_inputs(
+        self, views: list[SessionView], params: PlacementParams
+    ) -> tuple[list[SessionView], PlacementParams]:
+        """The views and knobs of one ``sched.placement`` call, in the units of the latency the engine
+        measured (``calibration.to_reference``; unchanged before any observation)."""
+        shapes = {v.id: ChunkShape.of(self.sessions[v.id].spec) for v in views if v.id in self.sessions}
+        return to_reference(views, shapes, params, self.latency)
+
+    def observe_chunk(self, rec: ChunkRecord, shape: ChunkShape | None = None, load: int = 0) -> None:
+        """Count a delivered chunk; with its ``shape`` and the ``load`` (active sessions on its worker)
+        it ran beside, also calibrate placement's latency."""
+        if shape is not None:
+            self.latency.observe(shape, load, self.pool.cfg.max_batch, rec.latency_ms)
         m = self.metrics
         m.chunks.inc()
         m.chunk_latency.observe(rec.latency_ms / 1000.0)
@@ -326,6 +343,11 @@ class SessionManager:
                 "on": self.cfg.slo,
                 "chunk_target_ms": self.cfg.chunk_target_ms,
                 "ttff_target_s": self.cfg.ttff_target_s,
+            },
+            # placement's per-chunk latency per shape: fitted to observed chunks, or the formula's
+            "latency_calibration": {
+                "on": self.latency.enabled,
+                "shapes": self.latency.describe(self.pool.cfg.max_batch),
             },
         }
 
