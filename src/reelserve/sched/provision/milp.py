@@ -68,6 +68,8 @@ def _rate_solve(w: PlanWorkload, t_cap: float, time_limit_s: float) -> Solve:
     pools = _pools(w)
     taus = _taus(w, pools)
     levels = [distinct_levels(_grid(t_cap, t), t, s.units) for t, s in zip(taus, w.stages, strict=True)]
+    if not all(levels):
+        return Solve(None, (), 0.0, None, "infeasible: a stage cannot finish one unit within the cap", 0)
     return CapModel(w, t_cap, pools, taus, levels).solve(Objective.RATE, time_limit_s, NODE_LIMIT)
 
 

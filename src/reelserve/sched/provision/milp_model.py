@@ -12,8 +12,11 @@ forms, each the faster one for its use (measured on the presets):
   ``y_l``, and ``sum_p n_pl * floor(T_l / tau_p) >= units * y_l`` — the disaggregated form, whose LP
   relaxation is the convex hull of each stage's choices.
 
+Both add ``sum_p n_p * c_p >= sum_l y_l * units / T_l`` (throughput, ``c_p`` the pool's best units per
+second over the budgets) and ``m_p >= f_p`` (a pool running a first unit has a whole server): valid rows
+that only tighten the LP relaxation (at a 37-s cap of the low podcast: root bound 69 -> 114, optimum 142).
 A pool's capacity per replica is capped at ``units`` (more never helps), and budgets whose capacities
-all equal a shorter one's are dropped (``distinct_levels``): neither changes the optimum.
+all equal a shorter one's are dropped (``distinct_levels``): none of this changes the optimum.
 The caller picks the budgets, the pools, optionally the exact servers, and the objective:
 ``Objective.RATE`` minimises the billing rate; ``Objective.MAKESPAN`` minimises the sum of the budgets
 (with every stage-time breakpoint among the budgets, that sum is the plan's makespan).
@@ -119,6 +122,7 @@ class _Stage:
                 r.row({**work, self.y[li]: -float(stage.units)}, lo=0.0)
             else:
                 r.row({**work, **dict.fromkeys(self.y[: li + 1], -float(stage.units))}, lo=0.0)
+        self._throughput(r)
         if per_level:
             self._link(r)
         else:
@@ -134,11 +138,27 @@ class _Stage:
     def _most(self, per: int) -> float:
         return min(self.most, math.ceil(self.units / per)) if per > 0 else 0.0
 
+    def _throughput(self, r: _Rows) -> None:
+        """Units per second at least ``units / T_l``: valid, and in the LP it prices a mix of budgets
+        at (about) its harmonic mean, not its arithmetic one — the cut that tightens the rate model most.
+        """
+        best = [
+            max((self.per(p, li) / t for li, t in enumerate(self.levels)), default=0.0)
+            for p in range(len(self.taus))
+        ]
+        speed = {j: best[p] for p in range(len(self.taus)) for j in self.n[p]}
+        r.row({**speed, **{self.y[li]: -self.units / t for li, t in enumerate(self.levels)}}, lo=0.0)
+
     def _link(self, r: _Rows) -> None:
-        """Replicas at a budget only when that budget is chosen."""
+        """Replicas at a budget only when that budget is chosen.
+
+        A pool too slow for the budget may still hold idle replicas (up to ``most``): the rate solve may
+        have placed some there (they count toward the spot share), and its plan must stay feasible here.
+        """
         for p in range(len(self.taus)):
             for li, j in enumerate(self.n[p]):
-                r.ub[j] = self._most(self.per(p, li))
+                per = self.per(p, li)
+                r.ub[j] = self._most(per) if per > 0 else float(self.most)
                 r.row({j: 1.0, self.y[li]: -r.ub[j]}, hi=0.0)
 
     def plan(self, x: npt.NDArray[np.int64], pools: Sequence[PoolKey]) -> StagePlan:
@@ -173,6 +193,8 @@ class CapModel:
         self.rate: dict[int, float] = {}
         for p, (g, spot) in enumerate(pools):
             r.row({**gpus_of[p], self.servers[p]: -float(w.server_gpus)}, hi=0.0)
+            for sv in self.stages:  # the pool that runs a first unit has a server (not just a fraction)
+                r.row({self.servers[p]: 1.0, sv.f[p]: -1.0}, lo=0.0)
             self.rate[self.servers[p]] = gpu_type(g, w.catalog).price(spot) * w.server_gpus
             if servers is not None:
                 # exactly these servers, each pool filled past its last-but-one server: the same rate
