@@ -228,7 +228,9 @@ class CapModel:
         res = milp(c, integrality=np.zeros(len(c)), bounds=bounds, constraints=rows)
         return math.inf if res.fun is None else float(res.fun)
 
-    def solve(self, objective: Objective, time_limit_s: float, node_limit: int) -> Solve:
+    def solve(
+        self, objective: Objective, time_limit_s: float, node_limit: int, presolve: bool = True
+    ) -> Solve:
         """Solve to a 1e-4 relative gap, or until ``node_limit`` nodes (or the wall-clock safety net)."""
         c, bounds, rows = self._arrays(objective)
         res = milp(
@@ -236,7 +238,12 @@ class CapModel:
             integrality=np.ones(len(c)),
             bounds=bounds,
             constraints=rows,
-            options={"time_limit": time_limit_s, "mip_rel_gap": 1e-4, "node_limit": node_limit},
+            options={
+                "time_limit": time_limit_s,
+                "mip_rel_gap": 1e-4,
+                "node_limit": node_limit,
+                "presolve": presolve,
+            },
         )
         gap = getattr(res, "mip_gap", None)
         nodes = int(getattr(res, "mip_node_count", 0) or 0)
