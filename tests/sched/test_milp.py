@@ -12,7 +12,7 @@ from reelserve.sched.provision.evaluate import Pool, StagePlan, evaluate
 from reelserve.sched.provision.gpus import GpuType
 from reelserve.sched.provision.milp_model import Objective, distinct_levels
 from reelserve.sched.provision.result import objective_value
-from reelserve.sched.provision.workload import PlanWorkload, Stage, Variant
+from reelserve.sched.provision.workload import PlanWorkload, Stage, Variant, podcast
 
 CATALOG = {"A": GpuType("A", 1.0, 1.0, 0.4, 80), "B": GpuType("B", 2.5, 3.0, 1.0, 80)}
 
@@ -120,3 +120,12 @@ def test_budgets_with_the_same_capacities_as_a_shorter_one_are_dropped() -> None
     # capacities per replica (capped at 2 units) on pools of 2 s and 3 s per unit:
     # 1 s (0, 0) none, 2 s (1, 0), 2.5 s (1, 0), 3 s (1, 1), 4 s (2, 1), 5 s (2, 1), 6 s (2, 2), 7 s (2, 2)
     assert distinct_levels([7, 6, 5, 4, 3, 2.5, 2, 1], [2.0, 3.0], units=2) == [2, 3, 4, 6]
+
+
+def test_a_node_limited_stop_reports_its_gap_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(milp, "NODE_LIMIT", 1)  # the low podcast's short caps need 30-170 nodes
+    w = podcast(10, "low", 5.0)
+    out = milp.plan_milp(w)
+    assert out.stages is not None and evaluate(w, out.stages).feasible
+    assert out.mip_gap is not None and out.mip_gap > 1e-3
+    assert "limit" in out.status

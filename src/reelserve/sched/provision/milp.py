@@ -35,7 +35,7 @@ from reelserve.sched.provision.workload import PlanWorkload
 __all__ = ["NODE_LIMIT", "MilpOutcome", "plan_milp", "solve_for_cap"]
 
 LEVELS = 10
-NODE_LIMIT = 2_000  #: branch-and-bound nodes per solve: the deterministic stop (presets need <= 250)
+NODE_LIMIT = 1_000  #: branch-and-bound nodes per solve: the deterministic stop (presets need <= 170)
 MAX_BREAKPOINTS = 200  #: per stage in the makespan solve; more (a long cap on few GPUs) skips it
 
 
@@ -162,18 +162,22 @@ def _max_gap(*gaps: float | None) -> float | None:
     return None if any(g is None for g in gaps) else max(g for g in gaps if g is not None)
 
 
+def _status(rate: Solve, makespan: Solve) -> str:
+    """The message of the solve that stopped short of its gap (the rate solve's when neither or both did)."""
+    return makespan.message if not rate.gap and makespan.gap else rate.message
+
+
 def plan_milp(w: PlanWorkload, time_limit_s: float = 10.0) -> MilpOutcome:
     """Solve the sweep of caps (a rate solve each, then a makespan solve where it can win); keep the best.
 
     ``time_limit_s`` is each solve's wall-clock safety net; the node limit is what stops a solve.
     """
     caps = _caps(w)
-    per_solve = time_limit_s
     best: tuple[float, tuple[StagePlan, ...], float | None, str] | None = None
     rated: list[tuple[float, float, Solve]] = []
     status, solves = "no solve", 0
     for cap in caps:
-        out = _rate_solve(w, cap, per_solve)
+        out = _rate_solve(w, cap, time_limit_s)
         solves += 1
         status = out.message
         if out.stages is None:
@@ -191,13 +195,13 @@ def plan_milp(w: PlanWorkload, time_limit_s: float = 10.0) -> MilpOutcome:
         lower = servers.bound(w, out.rate_usd_h, model.relaxation(Objective.MAKESPAN))
         if best is not None and lower >= best[0]:
             continue  # no plan on these servers within this cap can win
-        second = model.solve(Objective.MAKESPAN, per_solve, NODE_LIMIT)
+        second = model.solve(Objective.MAKESPAN, time_limit_s, NODE_LIMIT)
         solves += 1
         if second.stages is None:
             continue
         value = objective_value(w, evaluate(w, second.stages))
         if math.isfinite(value) and (best is None or value < best[0]):
-            best = (value, second.stages, _max_gap(out.gap, second.gap), second.message)
+            best = (value, second.stages, _max_gap(out.gap, second.gap), _status(out, second))
     if best is None:
         return MilpOutcome(None, None, solves, status)
     return MilpOutcome(best[1], best[2], solves, best[3])
