@@ -1,7 +1,8 @@
 """Placement and min–max rebalancing of streaming sessions (TurboServe's loop).
 
 Objective: minimise ``max_g L_g + λ · migration cost`` over assignments, where ``L_g`` is worker g's
-predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of ``plan_placement``:
+predicted per-chunk latency (``latency.worker_chunk_latency_ms``, with the load terms of
+``PlacementParams``; see below). One call of ``plan_placement``:
 
 1. sessions on a worker that stopped accepting (draining, spot notice) are evacuated: moved to the
    least-loaded worker with room (idle ones are offloaded instead when offload is on);
@@ -10,7 +11,8 @@ predicted per-chunk latency (``latency.worker_chunk_latency_ms``). One call of `
    (resuming from host memory, evicted) before new ones; active sessions otherwise stay put;
 4. up to ``max_rounds`` rebalancing rounds: take the worker with the worst predicted latency; for each of
    its active sessions (smaller state first) and each target with room, gain = L_worst − max(L_worst
-   without it, L_target with it) − λ · migration_ms; apply the best move if gain > ``min_gain_ms``.
+   without it, L_target with it) − λ · migration_ms; apply the best move if gain > ``min_gain_ms``
+   (``PlacementParams.gain_threshold_ms``).
    The bottleneck "after" is taken over the pair so that ties at the maximum still make progress.
 
 "Room" differs by step. Placement (steps 1 and 3) needs a free batch slot (active load < capacity) and a
@@ -30,28 +32,51 @@ it lowers the pair's bottleneck. Otherwise a saturated cluster — every worker 
 over it because their resident sessions resumed — could not be rebalanced at all, just when it matters.
 
 ``sequential`` changes the prediction, not the rules: TurboServe's ``L_g`` assumes a worker batches its
-due chunks into one forward (the slowest session sets the base, each more adds 55 ms). A runtime that
-runs each due chunk as its own forward makes the last of them wait for all, so there ``L_g`` is the sum
-of the active sessions' own chunk times — which also tells a worker of large (2×-cost) sessions from
-one of small ones at the same count, where the batched formula sees only the largest base.
+due chunks into one forward (the slowest session sets the base, each more adds ``per_session_ms``). A
+runtime that runs each due chunk as its own forward makes the last of them wait for all, so there
+``L_g`` is the sum of the active sessions' own chunk times — which also tells a worker of large
+(2×-cost) sessions from one of small ones at the same count, where the batched formula sees only the
+largest base.
+
+The load terms are parameters: ``L_g = base + 0.015 · prompt tokens + per_session_ms · (n − 1) +
+contention_ms · (n / capacity)²`` (sequential: ``Σ own chunks + contention_ms · n / capacity²``). The
+defaults are TurboServe's 55 ms and 18 ms (the simulator's, ``latency.chunk_latency_ms``); the live
+engine passes the ones it measured on its own device (``engine.sessions.calibration``), in its own
+milliseconds, like every other time here. ``min_gain_ms`` is a hysteresis against moving sessions back
+and forth; by default it is 8/11 of ``per_session_ms`` (40 ms at 55), so a move must gain most of one
+session's load whatever a session costs on the device.
 
 Migrations happen at chunk boundaries; the caller carries them out (prepare/commit, ownership epoch).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from reelserve.sched.latency import migration_ms, session_base_ms, worker_chunk_latency_ms
+from reelserve.core.errors import InvalidInput
+from reelserve.sched.latency import migration_ms, session_base_ms
 from reelserve.sched.views import SessionView, WorkerView
 
 __all__ = ["Move", "PlacementDecision", "PlacementParams", "plan_placement", "resume_move"]
 
 F64 = npt.NDArray[np.float64]
+#: a float or an array of them: the load terms are one expression, per worker (numpy) or for one
+#: worker (Python floats), so every caller keeps its own arithmetic exactly as before they were knobs
+_X = TypeVar("_X", float, F64, np.float64)
+
+
+def _check_ms(name: str, value: object) -> None:
+    """A load term or threshold is a finite number of milliseconds >= 0; anything else raises."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(
+            f"PlacementParams.{name} must be a finite number >= 0 (ms), not {value!r}", param=name
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +87,28 @@ class PlacementParams:
     offload_idle: bool = True  #: offload idle sessions to host memory
     offload_after_s: float = 0.0  #: an idle session is offloaded once idle this long
     lam: float = 0.01  #: λ, ms of bottleneck per ms of migration
-    min_gain_ms: float = 40.0  #: apply a move only if it gains more than this
+    #: apply a move only if it gains more than this, ms; None = 8/11 of ``per_session_ms`` (40 at 55)
+    min_gain_ms: float | None = None
     max_rounds: int = 3  #: rebalancing rounds per call
     headroom: int = 0  #: batch slots a new session leaves free for the worker's idle sessions' resumes
     overflow: bool = False  #: a streaming session finding no batch slot takes a memory slot, not a wait
     sequential: bool = False  #: predict for a runtime running one chunk per forward (see the module doc)
     admit_ms: float = 0.0  #: > 0: past capacity, admit where the all-resident latency stays within it (ms)
+    per_session_ms: float = 55.0  #: ms one more active session adds to a worker's chunk (TurboServe's 55)
+    contention_ms: float = 18.0  #: ms scale of the (load / capacity)² contention term (TurboServe's 18)
+
+    def __post_init__(self) -> None:
+        _check_ms("per_session_ms", self.per_session_ms)
+        _check_ms("contention_ms", self.contention_ms)
+        if self.min_gain_ms is not None:
+            _check_ms("min_gain_ms", self.min_gain_ms)
+
+    @property
+    def gain_threshold_ms(self) -> float:
+        """The gain a move must exceed: ``min_gain_ms``, or by default its share of ``per_session_ms``."""
+        if self.min_gain_ms is not None:
+            return self.min_gain_ms
+        return 8.0 * self.per_session_ms / 11.0  # exactly 40.0 at 55: the simulator's threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +137,11 @@ class _Cluster:
     """Per-worker aggregates as numpy arrays, updated move by move (internal scratch state)."""
 
     def __init__(
-        self, workers: Sequence[WorkerView], sessions: Sequence[SessionView], sequential: bool = False
+        self, workers: Sequence[WorkerView], sessions: Sequence[SessionView], params: PlacementParams
     ) -> None:
-        self.sequential = sequential
+        self.sequential = params.sequential
+        self.per_session_ms = params.per_session_ms
+        self.contention_ms = params.contention_ms
         self.ids = [w.id for w in workers]
         self.index = {w: i for i, w in enumerate(self.ids)}
         n = len(workers)
@@ -148,24 +191,27 @@ class _Cluster:
             self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
         )
 
+    def batched(self, base: _X, tokens: _X, load: _X, cap: _X) -> _X:
+        """TurboServe's latency of ``load`` sessions batched into one forward (``load`` >= 1)."""
+        contention = self.contention_ms * (load / cap) ** 2
+        return base + 0.015 * tokens + self.per_session_ms * (load - 1) + contention
+
+    def one_by_one(self, work: _X, load: _X, cap: _X) -> _X:
+        """``sequential``: ``load`` forwards of ``work`` ms in all, plus the contention term."""
+        return work + self.contention_ms * load / cap**2
+
     def latency(self) -> F64:
         if self.sequential:  # the last of the load chunks due together waits for all load forwards
-            return np.where(self.load > 0, self.work + 18.0 * self.load / self.cap**2, 0.0)
-        lat = self.base + 0.015 * self.tokens + 55.0 * (self.load - 1) + 18.0 * (self.load / self.cap) ** 2
+            return np.where(self.load > 0, self.one_by_one(self.work, self.load, self.cap), 0.0)
+        lat = self.batched(self.base, self.tokens, self.load, self.cap)
         return np.where(self.load > 0, lat, 0.0)
 
     def with_session(self, s: SessionView) -> F64:
         """Every worker's latency if ``s`` joined it."""
         if self.sequential:
-            return self.work + _own_ms(s) + 18.0 * (self.load + 1) / self.cap**2
+            return self.one_by_one(self.work + _own_ms(s), self.load + 1, self.cap)
         base = np.maximum(self.base, session_base_ms(s.compute_units, s.resolution, s.frames))
-        load = self.load + 1
-        return (
-            base
-            + 0.015 * np.maximum(self.tokens, s.prompt_tokens)
-            + 55.0 * self.load
-            + 18.0 * (load / self.cap) ** 2
-        )
+        return self.batched(base, np.maximum(self.tokens, s.prompt_tokens), self.load + 1, self.cap)
 
     def _idle_row(self, i: int) -> tuple[float, float, float]:
         asleep = [s for s in self.members[i] if not s.active]
@@ -186,11 +232,11 @@ class _Cluster:
         """Every worker's latency if ``s`` joined it and every resident session were active."""
         n = self.resident + 1
         if self.sequential:
-            return self.work + self.idle[:, 2] + _own_ms(s) + 18.0 * n / self.cap**2
+            return self.one_by_one(self.work + self.idle[:, 2] + _own_ms(s), n, self.cap)
         own = session_base_ms(s.compute_units, s.resolution, s.frames)
         base = np.maximum(np.maximum(self.base, self.idle[:, 0]), own)
         tokens = np.maximum(np.maximum(self.tokens, self.idle[:, 1]), s.prompt_tokens)
-        return base + 0.015 * tokens + 55.0 * (n - 1) + 18.0 * (n / self.cap) ** 2
+        return self.batched(base, tokens, n, self.cap)
 
     def admit_target(self, s: SessionView, target_ms: float) -> int:
         """``admit_ms``: the worker with a memory slot whose all-resident latency with ``s`` is lowest and
@@ -272,8 +318,14 @@ def _without_ms(c: _Cluster, w: int, s: SessionView) -> float:
     """Worker ``w``'s latency once ``s`` leaves it."""
     if c.sequential:
         load = c.load[w] - 1
-        return 0.0 if load <= 0 else float(c.work[w] - _own_ms(s) + 18.0 * load / c.cap[w] ** 2)
-    return worker_chunk_latency_ms([m for m in c.members[w] if m.id != s.id], int(c.cap[w]))
+        return 0.0 if load <= 0 else float(c.one_by_one(c.work[w] - _own_ms(s), load, c.cap[w]))
+    # ``latency.worker_chunk_latency_ms`` with the cluster's load terms, in the same (Python) arithmetic
+    rest = [m for m in c.members[w] if m.id != s.id and m.active]
+    if not rest:
+        return 0.0
+    base = max(session_base_ms(m.compute_units, m.resolution, m.frames) for m in rest)
+    tokens = max(m.prompt_tokens for m in rest)
+    return c.batched(base, float(tokens), float(len(rest)), float(max(1, int(c.cap[w]))))
 
 
 def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move | None:
@@ -302,7 +354,7 @@ def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move |
         t = int(np.argmax(gain))
         if best is None or gain[t] > best[0]:
             best = (float(gain[t]), s, t)
-    if best is None or best[0] <= p.min_gain_ms:
+    if best is None or best[0] <= p.gain_threshold_ms:
         return None
     best_gain, mover, t = best
     c.remove(w, mover)
@@ -342,7 +394,7 @@ def plan_placement(
     sessions: Sequence[SessionView], workers: Sequence[WorkerView], now: float, params: PlacementParams
 ) -> PlacementDecision:
     """Decide placements, offloads and migrations for one snapshot of sessions and workers."""
-    c = _Cluster(workers, sessions, params.sequential)
+    c = _Cluster(workers, sessions, params)
     moves: list[Move] = []
     offload: list[str] = []
     pending = _evacuate_and_offload(c, params, now, moves, offload)
@@ -373,13 +425,13 @@ def resume_move(
     """The rebalancing rule applied to one session as it resumes on its worker (idle → active).
 
     ``sessions`` holds it already active. It moves to the worker with room that would give the lower
-    predicted bottleneck of the pair, if that gains more than ``min_gain_ms`` net of λ · migration ms;
+    predicted bottleneck of the pair, if that gains more than ``gain_threshold_ms`` net of λ · migration ms;
     else it stays (None). Rebalancing rounds only look at the worst worker, so without this a resume
     onto a busy worker waits a control tick or more while its chunks queue there.
     """
     if not params.rebalance or session.worker is None:
         return None
-    c = _Cluster(workers, sessions, params.sequential)
+    c = _Cluster(workers, sessions, params)
     w = c.index.get(session.worker)
     if w is None:
         return None
@@ -392,6 +444,6 @@ def resume_move(
     cost = migration_ms(session)
     gain = np.where(room, worst - after, -np.inf) - params.lam * cost
     t = int(np.argmax(gain))
-    if float(gain[t]) <= params.min_gain_ms:
+    if float(gain[t]) <= params.gain_threshold_ms:
         return None
     return Move(session.id, c.ids[w], c.ids[t], cost, float(gain[t]))
