@@ -160,7 +160,7 @@ def test_admission_past_capacity_predicts_the_latency_this_worker_measured(one_w
     fit = learned.fit(shape)
     assert fit.source == "fit" and fit.observations >= 20  # a alone (load 1) and beside b (load 2)
     # the driver's admission test: both resident and active, plus one forward of b's own (the base)
-    calibrated_ms = fit.predict_ms(load_term(shape, 2, 1)) + fit.base_ms
+    calibrated_ms = fit.predict_ms(load_term(2, 1)) + fit.base_ms
     measured_ms = statistics.median(learned_run.latency_b_ms) + statistics.median(learned_run.latency_a_ms)
     if measured_ms >= PREDICTED_MS:  # a CPU this busy leaves no target between the two
         pytest.skip(f"measured {measured_ms:.0f} ms for the formula's {PREDICTED_MS:.0f}: CPU too busy")

@@ -1,34 +1,33 @@
 """Placement's latency prediction, calibrated from the chunk latencies the engine measures.
 
-``sched.placement`` predicts a worker's per-chunk latency with TurboServe's formula
-(``sched.latency``): a per-session base (``180 · compute_units · res_factor · √(frames/64)``) plus a
-load term ``z(n) = 55·(n − 1) + 18·(n / capacity)²`` for ``n`` active sessions. That formula is a
+``sched.placement`` predicts a worker's per-chunk latency with TurboServe's formula: a per-session base
+(``180 · compute_units · res_factor · √(frames/64)``) plus a load term ``per_session_ms · (n − 1) +
+contention_ms · (n / capacity)²`` for ``n`` active sessions, 55 ms and 18 ms by default. That is a
 reference GPU model; the engine's own model on its own device has another base and another cost per
 extra session. This module fits, per chunk shape (model, size, frames, steps), the line
 
-    latency_ms(n) = base_ms + slope · z(n)
+    latency_ms(n) = base_ms + slope · z(n),    z(n) = 55·(n − 1) + 18·(n / capacity)²
 
 to observed chunks (each chunk's latency, request to encoded segment, against the number ``n`` of
 active sessions on its worker): an exponential average of the latency at each load, and the weighted
-least-squares line through the loads seen. ``base_ms`` is a lone session's chunk as measured;
-``slope`` is engine milliseconds per reference millisecond of load, so ``slope · 55`` is what one
-more session costs here. Before any observation a shape uses the formula (base = the reference base,
+least-squares line through the loads seen. ``base_ms`` is a lone session's chunk as measured (less the
+contention term at load 1); ``slope · 55`` is what one more session costs here, ``slope · 18`` the
+contention term's scale. Before any observation a shape uses the formula (base = the reference base,
 slope = 1); while every observation was at one load, base and slope cannot be told apart and the
 whole formula scales by observed / predicted (as ``engine.quality``'s ``CostModel`` does). Bad
 observations (not finite, ≤ 0, load < 1) are ignored.
 
-Placement itself stays the simulator's, unchanged (``sched`` is shared and pure). The engine hands it
-its views in the formula's units: one placement call gets one time scale ``k = 1 / slope`` (the largest
-slope among the shapes in the call, so no shape's load is under-predicted); a session's
-``compute_units`` is set so its reference base is ``k · base_ms``, its migration time is ``k ·`` its
-measured (or modelled) one, and the chunk target ``admit_ms`` is ``k ·`` the operator's. For one
-shape the formula then predicts exactly ``k ·`` the fitted line, so placement's comparisons (within
-the chunk target, the lowest latency, the best gain net of migration) are those of the measured
-latencies. ``min_gain_ms`` is left in the formula's units on purpose: it is a hysteresis against
-moving sessions back and forth, sized against the formula's 55 ms per session (a move must gain 40/55
-of one session's load), not a service promise; in engine milliseconds a CPU engine, where one more
-session costs ~12 ms, would never rebalance, unlike the simulator it is compared with. Before any
-observation ``k = 1`` and nothing changes.
+``calibrated_inputs`` hands ``sched.placement`` (the simulator's, shared and pure) what was measured,
+in engine milliseconds: a session's ``compute_units`` is set so its base is the fitted ``base_ms``, and
+the call's ``PlacementParams.per_session_ms`` / ``contention_ms`` are the fitted load costs — one pair
+per call, since placement has one formula per worker: the largest among the call's shapes, so no
+shape's load is under-predicted (a shape not observed yet counts with the params' own terms). For one
+shape placement then predicts exactly the fitted line. Migration times, the chunk target
+``admit_ms`` and ``min_gain_ms`` are real milliseconds already and pass through unchanged; by default
+``min_gain_ms`` is 8/11 of ``per_session_ms`` (placement's doc), so the rebalancer's hysteresis is most
+of one measured session's load: 40 ms in the simulator, ~8.5 ms for tiny-wan on a CPU where one more
+session measured ~12 ms (``benchmarks.calibration_bench``) — a fixed 40 ms would never move a session
+there. Before any observation nothing changes.
 """
 
 from __future__ import annotations
@@ -39,14 +38,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reelserve.engine.sessions.spec import SessionSpec
-from reelserve.sched.latency import chunk_latency_ms, migration_ms, session_base_ms
+from reelserve.sched.latency import chunk_latency_ms, session_base_ms
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.views import SessionView
 
-__all__ = ["ChunkShape", "Fit", "LatencyCalibration", "ShapeFit", "load_term", "to_reference"]
+__all__ = ["ChunkShape", "Fit", "LatencyCalibration", "ShapeFit", "calibrated_inputs", "load_term"]
 
 #: the least spread of the loads' terms (weighted variance, reference ms²) that tells base from slope
 MIN_LOAD_VARIANCE = 1.0
+#: TurboServe's load terms (placement's defaults): the unit a fit's slope is measured in
+REFERENCE = PlacementParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,9 @@ class ChunkShape:
         return f"{self.model}/{self.width}x{self.height}/{self.frames}f/{self.steps}s"
 
 
-def load_term(shape: ChunkShape, load: int, capacity: int) -> float:
-    """``z(n)``: the formula's load-dependent milliseconds for ``load`` active sessions."""
-    res, frames = shape.resolution, shape.frames
-    return chunk_latency_ms(1.0, res, frames, 0, load, capacity) - session_base_ms(1.0, res, frames)
+def load_term(load: int, capacity: int) -> float:
+    """``z(n)``: the reference formula's load-dependent milliseconds for ``load`` >= 1 active sessions."""
+    return REFERENCE.per_session_ms * (load - 1) + REFERENCE.contention_ms * (load / capacity) ** 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,16 @@ class Fit:
 
     def predict_ms(self, z: float) -> float:
         return self.base_ms + self.slope * z
+
+    @property
+    def per_session_ms(self) -> float:
+        """What one more active session adds to a chunk here (``PlacementParams.per_session_ms``)."""
+        return self.slope * REFERENCE.per_session_ms
+
+    @property
+    def contention_ms(self) -> float:
+        """The contention term's scale here (``PlacementParams.contention_ms``)."""
+        return self.slope * REFERENCE.contention_ms
 
 
 def _usable(z: float, latency_ms: float) -> bool:
@@ -171,7 +181,7 @@ class LatencyCalibration:
         """One chunk of ``shape`` took ``latency_ms`` with ``load`` active sessions on its worker."""
         if not self.enabled or load < 1 or capacity < 1:
             return False
-        z = load_term(shape, load, capacity)
+        z = load_term(load, capacity)
         if not _usable(z, latency_ms):  # checked first: a shape appears once it has a measurement
             return False
         f = self._fits.get(shape)
@@ -194,41 +204,47 @@ class LatencyCalibration:
                 "source": fit.source,
                 "observations": fit.observations,
                 "base_ms": round(fit.base_ms, 1),
-                # the formula's 55 ms for one more session (no contention term: unbounded capacity)
-                "per_extra_session_ms": round(fit.slope * load_term(shape, 2, 10**9), 1),
+                # placement's per_session_ms and contention_ms while this shape sets them
+                "per_extra_session_ms": round(fit.per_session_ms, 1),
+                "contention_ms": round(fit.contention_ms, 1),
                 "slope": round(fit.slope, 4),  # engine ms per formula ms of load
-                "predicted_ms": [round(fit.predict_ms(load_term(shape, n, capacity)), 1) for n in loads],
+                "predicted_ms": [round(fit.predict_ms(load_term(n, capacity)), 1) for n in loads],
                 "formula_ms": [round(chunk_latency_ms(1.0, shape.resolution, shape.frames, 0, n, capacity), 1)
                                for n in loads],
             }  # fmt: skip
         return out
 
 
-def to_reference(
+def calibrated_inputs(
     views: Sequence[SessionView],
     shapes: Mapping[str, ChunkShape],
     params: PlacementParams,
     calibration: LatencyCalibration,
 ) -> tuple[list[SessionView], PlacementParams]:
-    """The inputs of one ``sched.placement`` call in the formula's units (see the module doc).
+    """The inputs of one ``sched.placement`` call with the latency the engine measured (module doc).
 
-    ``shapes`` maps a view's id to its chunk shape; a view without one keeps the formula's base. The
-    decision's milliseconds (``bottleneck_ms``, a move's ``cost_ms`` and ``gain_ms``) are in the same
-    units; the engine acts on its places and moves only.
+    ``shapes`` maps a view's id to its chunk shape; a view without one, or of a shape not observed
+    yet, keeps the formula's base. Everything stays in engine milliseconds, the decision's too.
     """
-    by_shape = {shape: calibration.fit(shape) for shape in set(shapes.values())}  # a few shapes, many ids
-    fits = {sid: by_shape[shape] for sid, shape in shapes.items()}
-    slope = max((f.slope for f in fits.values()), default=1.0)
+    fits = {shape: calibration.fit(shape) for shape in set(shapes.values())}  # a few shapes, many ids
     if all(f.source == "formula" for f in fits.values()):
         return list(views), params
-    k = 1.0 / slope
-    out = [_in_reference(v, fits.get(v.id), k) for v in views]
-    return out, replace(params, admit_ms=k * params.admit_ms)  # min_gain_ms: see the module doc
+    costs = [_load_costs(f, params) for f in fits.values()]
+    out = [_measured(v, fits[shapes[v.id]]) if v.id in shapes else v for v in views]
+    per_session, contention = max(c[0] for c in costs), max(c[1] for c in costs)
+    return out, replace(params, per_session_ms=per_session, contention_ms=contention)
 
 
-def _in_reference(v: SessionView, fit: Fit | None, k: float) -> SessionView:
-    migration = k * migration_ms(v)  # measured p50 or the state-size model: engine ms either way
-    if fit is None:
-        return replace(v, migration_ms=migration)
-    units = k * fit.base_ms / session_base_ms(1.0, v.resolution, v.frames)
-    return replace(v, compute_units=units, migration_ms=migration)
+def _load_costs(fit: Fit, params: PlacementParams) -> tuple[float, float]:
+    """(per_session_ms, contention_ms) of ``fit``'s shape: as measured, or the params' own while the
+    shape is not observed (what it would predict uncalibrated)."""
+    if fit.source == "formula":
+        return params.per_session_ms, params.contention_ms
+    return fit.per_session_ms, fit.contention_ms
+
+
+def _measured(v: SessionView, fit: Fit) -> SessionView:
+    """``v`` with the base its shape measured (``compute_units`` scales the formula's base to it)."""
+    if fit.source == "formula":
+        return v
+    return replace(v, compute_units=fit.base_ms / session_base_ms(1.0, v.resolution, v.frames))

@@ -72,8 +72,16 @@ def _choose_worker(mgr: SessionManager, s: Session) -> str | None:
     views = [v for v in mgr.session_views() if v.id != s.id]
     views.append(mgr.session_view(s, worker=None, active=True))
     # place only, but a new session leaves the manager's headroom free for resident idle sessions, and
-    # with a chunk target (``slo``) one finding no batch slot is admitted past capacity within it
-    params = replace(_PLACE_ONLY, headroom=mgr.cfg.placement.headroom, admit_ms=mgr.cfg.placement.admit_ms)
+    # with a chunk target (``slo``) one finding no batch slot is admitted past capacity within it, by
+    # the manager's load terms until this engine measured its own
+    cfg = mgr.cfg.placement
+    params = replace(
+        _PLACE_ONLY,
+        headroom=cfg.headroom,
+        admit_ms=cfg.admit_ms,
+        per_session_ms=cfg.per_session_ms,
+        contention_ms=cfg.contention_ms,
+    )
     views, params = mgr.placement_inputs(views, params)  # the latency this engine measured
     decision = plan_placement(views, mgr.pool.views(), time.monotonic(), params)
     return dict(decision.place).get(s.id)

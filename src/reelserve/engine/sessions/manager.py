@@ -24,7 +24,7 @@ from reelserve.engine.metrics import EngineMetrics
 from reelserve.engine.model.pool import ModelPool, PoolConfig
 from reelserve.engine.quality import DEFAULT_PROFILE, CostModel
 from reelserve.engine.sessions.adapt import admission_choice
-from reelserve.engine.sessions.calibration import ChunkShape, LatencyCalibration, to_reference
+from reelserve.engine.sessions.calibration import ChunkShape, LatencyCalibration, calibrated_inputs
 from reelserve.engine.sessions.control import ControlState, control_tick
 from reelserve.engine.sessions.driver import drive
 from reelserve.engine.sessions.persist import persist, persist_later, restore_open
@@ -294,10 +294,11 @@ class SessionManager:
     def placement_inputs(
         self, views: list[SessionView], params: PlacementParams
     ) -> tuple[list[SessionView], PlacementParams]:
-        """The views and knobs of one ``sched.placement`` call, in the units of the latency the engine
-        measured (``calibration.to_reference``; unchanged before any observation)."""
+        """The views and knobs of one ``sched.placement`` call with the latency the engine measured: the
+        fitted bases and load terms, in engine ms (``calibration.calibrated_inputs``; unchanged before
+        any observation)."""
         shapes = {v.id: ChunkShape.of(self.sessions[v.id].spec) for v in views if v.id in self.sessions}
-        return to_reference(views, shapes, params, self.latency)
+        return calibrated_inputs(views, shapes, params, self.latency)
 
     def observe_chunk(self, rec: ChunkRecord, shape: ChunkShape | None = None, load: int = 0) -> None:
         """Count a delivered chunk; with its ``shape`` and the ``load`` (active sessions on its worker)
