@@ -35,7 +35,7 @@ people's niced work, idle, and steal — time the hypervisor gave another guest)
 round is "steady" (``is_steady``) when its two slices agree within ±15% and the engine's model
 worker had its core (CPU ≥ 85% of its busy wall time); steady rounds are reported, not selected.
 
-    .venv/bin/python -m benchmarks.sim_fidelity [--repeats 5] [--sessions 4] [--chunks 16]
+    .venv/bin/python -m benchmarks.sim_fidelity [--repeats 27] [--sessions 4] [--chunks 16]
         [--stagger-s 1] [--size 64x64] [--chunk-frames 8] [--steps 2] [--path-rounds 8]
         [--chunks-per-run 4] [--sim-seeds 5] [--json OUT]
 """
@@ -518,7 +518,13 @@ def main() -> None:
         "--chunks-per-run", type=int, default=4, help="chunk-path profile: closed-loop run length"
     )
     ap.add_argument("--sim-seeds", type=int, default=5, help="seeded simulator runs per slice and round")
-    ap.add_argument("--repeats", type=int, default=5, help="engine runs (rounds), each between two slices")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=27,
+        help="engine runs (rounds), each between two slices; 27 makes the median a measurement of the "
+        "model, not of the host's speed moving between a slice and its round (docs/simulator.md)",
+    )
     ap.add_argument("--json", default=None, help="write the figures here too")
     args = ap.parse_args()
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
