@@ -69,3 +69,23 @@ def test_the_formatter_keeps_only_allowed_fields() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["job"] == "job_1" and line["code"] == "ok" and line["duration_ms"] == 3.5
     assert "prompt" not in line and "spec" not in line
+
+
+def test_the_default_handler_follows_stderr_when_it_is_swapped_and_the_old_one_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = ("reelserve", "uvicorn", "uvicorn.error")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        configure_logging(logging.INFO)  # as `reelserve serve` does, under a test runner's capture
+        logging.getLogger("reelserve.api").info("before", extra={"job": "job_a"})
+        first.close()  # the capture ends; a server thread logs on at shutdown
+        monkeypatch.setattr("sys.stderr", second)
+        logging.getLogger("uvicorn.error").info("Shutting down")
+        line = json.loads(second.getvalue())
+        assert line["msg"] == "Shutting down" and line["logger"] == "uvicorn.error"
+    finally:
+        for name, (handlers, level) in saved.items():
+            logging.getLogger(name).handlers[:], logging.getLogger(name).level = handlers, level

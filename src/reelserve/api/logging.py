@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any
 
-__all__ = ["ALLOWED_FIELDS", "JsonFormatter", "configure_logging"]
+__all__ = ["ALLOWED_FIELDS", "JsonFormatter", "StderrHandler", "configure_logging"]
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -43,9 +43,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=True)
 
 
+class StderrHandler(logging.Handler):
+    """Writes each record to ``sys.stderr`` as it is when the record is emitted, not as it was when the
+    handler was made: when stderr is swapped (a test runner's capture, a supervisor redirecting it) and
+    the old stream closed, a server thread still logging at shutdown writes to the live one instead of
+    raising "I/O operation on closed file"."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stderr
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:  # logging must never take the caller down: the stdlib's own rule
+            self.handleError(record)
+
+
 def configure_logging(level: int = logging.INFO, stream: Any = None) -> logging.Handler:
-    """Send the ``reelserve`` and ``uvicorn`` loggers to one JSON handler (returned)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send the ``reelserve`` and ``uvicorn`` loggers to one JSON handler (returned): to ``stream``, or
+    by default to whatever ``sys.stderr`` is at each record (``StderrHandler``)."""
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(JsonFormatter())
     logging.Formatter.converter = time.gmtime
     for name in ("reelserve", "uvicorn", "uvicorn.error"):
