@@ -20,13 +20,21 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from reelserve.core.errors import InvalidInput, UnknownName
 from reelserve.sched.views import SessionView
 
 __all__ = [
+    "CONTENTION_MS",
+    "PER_SESSION_MS",
     "RES_FACTOR",
+    "Ms",
     "Profile",
+    "batched_latency_ms",
     "chunk_latency_ms",
     "migration_ms",
     "session_base_ms",
@@ -49,6 +57,29 @@ def session_base_ms(compute_units: float, resolution: str, frames: int) -> float
     return 180.0 * compute_units * _res_factor(resolution) * max(0.5, math.sqrt(frames / 64.0))
 
 
+#: TurboServe's load terms (ms): what one more session adds to a worker's batched chunk, and the scale
+#: of the (load / capacity)² contention term. ``sched.placement`` takes them as parameters (the live
+#: engine passes the ones it measured); the simulator's world costs its chunks with these.
+PER_SESSION_MS = 55.0
+CONTENTION_MS = 18.0
+
+#: milliseconds: one value, or one per worker (numpy) -- the formula below serves both
+Ms = TypeVar("Ms", float, npt.NDArray[np.float64], np.float64)
+
+
+def batched_latency_ms(
+    base: Ms,
+    tokens: Ms,
+    load: Ms,
+    capacity: Ms,
+    per_session_ms: float = PER_SESSION_MS,
+    contention_ms: float = CONTENTION_MS,
+) -> Ms:
+    """TurboServe's per-chunk latency of ``load`` >= 1 sessions batched into one forward: the slowest
+    member's ``base``, the longest prompt's ``tokens``, and the load terms."""
+    return base + 0.015 * tokens + per_session_ms * (load - 1) + contention_ms * (load / capacity) ** 2
+
+
 def chunk_latency_ms(
     compute_units: float, resolution: str, frames: int, prompt_tokens: int, load: int, capacity: int
 ) -> float:
@@ -56,12 +87,17 @@ def chunk_latency_ms(
     return (
         session_base_ms(compute_units, resolution, frames)
         + 0.015 * prompt_tokens
-        + 55.0 * max(0, load - 1)
-        + 18.0 * (load / max(1, capacity)) ** 2
+        + PER_SESSION_MS * max(0, load - 1)
+        + CONTENTION_MS * (load / max(1, capacity)) ** 2
     )
 
 
-def worker_chunk_latency_ms(sessions: Sequence[SessionView], capacity: int) -> float:
+def worker_chunk_latency_ms(
+    sessions: Sequence[SessionView],
+    capacity: int,
+    per_session_ms: float = PER_SESSION_MS,
+    contention_ms: float = CONTENTION_MS,
+) -> float:
     """Predicted per-chunk latency on a worker: its active sessions share one coalesced batch.
 
     The slowest member sets the base; an idle worker predicts 0.
@@ -71,8 +107,9 @@ def worker_chunk_latency_ms(sessions: Sequence[SessionView], capacity: int) -> f
         return 0.0
     base = max(session_base_ms(s.compute_units, s.resolution, s.frames) for s in active)
     tokens = max(s.prompt_tokens for s in active)
-    load = len(active)
-    return base + 0.015 * tokens + 55.0 * (load - 1) + 18.0 * (load / max(1, capacity)) ** 2
+    return batched_latency_ms(
+        base, float(tokens), float(len(active)), float(max(1, capacity)), per_session_ms, contention_ms
+    )
 
 
 def migration_ms(session: SessionView) -> float:

@@ -54,21 +54,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from reelserve.core.errors import InvalidInput
-from reelserve.sched.latency import migration_ms, session_base_ms
+from reelserve.sched.latency import (
+    CONTENTION_MS,
+    PER_SESSION_MS,
+    Ms,
+    batched_latency_ms,
+    migration_ms,
+    session_base_ms,
+    worker_chunk_latency_ms,
+)
 from reelserve.sched.views import SessionView, WorkerView
 
 __all__ = ["Move", "PlacementDecision", "PlacementParams", "plan_placement", "resume_move"]
 
 F64 = npt.NDArray[np.float64]
-#: a float or an array of them: the load terms are one expression, per worker (numpy) or for one
-#: worker (Python floats), so every caller keeps its own arithmetic exactly as before they were knobs
-_X = TypeVar("_X", float, F64, np.float64)
 
 
 def _check_ms(name: str, value: object) -> None:
@@ -94,8 +98,8 @@ class PlacementParams:
     overflow: bool = False  #: a streaming session finding no batch slot takes a memory slot, not a wait
     sequential: bool = False  #: predict for a runtime running one chunk per forward (see the module doc)
     admit_ms: float = 0.0  #: > 0: past capacity, admit where the all-resident latency stays within it (ms)
-    per_session_ms: float = 55.0  #: ms one more active session adds to a worker's chunk (TurboServe's 55)
-    contention_ms: float = 18.0  #: ms scale of the (load / capacity)² contention term (TurboServe's 18)
+    per_session_ms: float = PER_SESSION_MS  #: ms one more active session adds to a worker's chunk (55)
+    contention_ms: float = CONTENTION_MS  #: ms scale of the (load / capacity)² contention term (18)
 
     def __post_init__(self) -> None:
         _check_ms("per_session_ms", self.per_session_ms)
@@ -191,12 +195,11 @@ class _Cluster:
             self.accepting[i] and self.load[i] < self.cap[i] and self.resident[i] < self.slots[i]
         )
 
-    def batched(self, base: _X, tokens: _X, load: _X, cap: _X) -> _X:
-        """TurboServe's latency of ``load`` sessions batched into one forward (``load`` >= 1)."""
-        contention = self.contention_ms * (load / cap) ** 2
-        return base + 0.015 * tokens + self.per_session_ms * (load - 1) + contention
+    def batched(self, base: Ms, tokens: Ms, load: Ms, cap: Ms) -> Ms:
+        """``latency.batched_latency_ms`` with this call's load terms (``load`` >= 1)."""
+        return batched_latency_ms(base, tokens, load, cap, self.per_session_ms, self.contention_ms)
 
-    def one_by_one(self, work: _X, load: _X, cap: _X) -> _X:
+    def one_by_one(self, work: Ms, load: Ms, cap: Ms) -> Ms:
         """``sequential``: ``load`` forwards of ``work`` ms in all, plus the contention term."""
         return work + self.contention_ms * load / cap**2
 
@@ -319,13 +322,8 @@ def _without_ms(c: _Cluster, w: int, s: SessionView) -> float:
     if c.sequential:
         load = c.load[w] - 1
         return 0.0 if load <= 0 else float(c.one_by_one(c.work[w] - _own_ms(s), load, c.cap[w]))
-    # ``latency.worker_chunk_latency_ms`` with the cluster's load terms, in the same (Python) arithmetic
-    rest = [m for m in c.members[w] if m.id != s.id and m.active]
-    if not rest:
-        return 0.0
-    base = max(session_base_ms(m.compute_units, m.resolution, m.frames) for m in rest)
-    tokens = max(m.prompt_tokens for m in rest)
-    return c.batched(base, float(tokens), float(len(rest)), float(max(1, int(c.cap[w]))))
+    rest = [m for m in c.members[w] if m.id != s.id]
+    return worker_chunk_latency_ms(rest, int(c.cap[w]), c.per_session_ms, c.contention_ms)
 
 
 def _rebalance_round(c: _Cluster, p: PlacementParams, moved: set[str]) -> Move | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reelserve.sched.latency import session_base_ms
+from reelserve.sched.latency import CONTENTION_MS, PER_SESSION_MS, session_base_ms
 from reelserve.sched.ordering import held_back, slo_deadline
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.quality import QualityLevel, admit, build_ladder
@@ -238,7 +238,7 @@ class StreamWorld:
         base = max(self._base_ms(s) for s in batch)
         tokens = max(s.view.prompt_tokens for s in batch)
         b = len(batch)
-        rest = 0.015 * tokens + 55.0 * (b - 1) + 18.0 * (b / w.capacity) ** 2  # TurboServe, load = b
+        rest = 0.015 * tokens + PER_SESSION_MS * (b - 1) + CONTENTION_MS * (b / w.capacity) ** 2  # load = b
         if not self.policy.adaptive_quality:
             return (base + rest) / w.speedup, False
         due = min(s.next_request for s in batch) + self.deadline_s
