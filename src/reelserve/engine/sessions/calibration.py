@@ -38,7 +38,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reelserve.engine.sessions.spec import SessionSpec
-from reelserve.sched.latency import chunk_latency_ms, session_base_ms
+from reelserve.sched.latency import (
+    CONTENTION_MS,
+    PER_SESSION_MS,
+    batched_latency_ms,
+    chunk_latency_ms,
+    session_base_ms,
+)
 from reelserve.sched.placement import PlacementParams
 from reelserve.sched.views import SessionView
 
@@ -46,8 +52,6 @@ __all__ = ["ChunkShape", "Fit", "LatencyCalibration", "ShapeFit", "calibrated_in
 
 #: the least spread of the loads' terms (weighted variance, reference ms²) that tells base from slope
 MIN_LOAD_VARIANCE = 1.0
-#: TurboServe's load terms (placement's defaults): the unit a fit's slope is measured in
-REFERENCE = PlacementParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ class ChunkShape:
 
 def load_term(load: int, capacity: int) -> float:
     """``z(n)``: the reference formula's load-dependent milliseconds for ``load`` >= 1 active sessions."""
-    return REFERENCE.per_session_ms * (load - 1) + REFERENCE.contention_ms * (load / capacity) ** 2
+    return batched_latency_ms(0.0, 0.0, float(load), float(capacity))  # the formula less base and prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +104,12 @@ class Fit:
     @property
     def per_session_ms(self) -> float:
         """What one more active session adds to a chunk here (``PlacementParams.per_session_ms``)."""
-        return self.slope * REFERENCE.per_session_ms
+        return self.slope * PER_SESSION_MS
 
     @property
     def contention_ms(self) -> float:
         """The contention term's scale here (``PlacementParams.contention_ms``)."""
-        return self.slope * REFERENCE.contention_ms
+        return self.slope * CONTENTION_MS
 
 
 def _usable(z: float, latency_ms: float) -> bool:
